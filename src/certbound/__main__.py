@@ -1,0 +1,5 @@
+"""`python -m certbound`."""
+
+from certbound.cli import main
+
+main()

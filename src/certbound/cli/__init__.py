@@ -1,0 +1,80 @@
+"""The `certbound` command line: a thin Typer layer over the library packages.
+
+Exit codes: 0 ok, 1 failure, 2 usage / bad input (Typer's own usage errors are 2 as well).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from certbound import __version__
+from certbound.cli._common import CliError, console_err
+
+__all__ = ["CliError", "app", "main"]
+
+app = typer.Typer(
+    name="certbound",
+    help="Mutual TLS for OAuth 2.0 / OpenID Connect (RFC 8705).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+_debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"certbound {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _register() -> None:
+    from certbound.cli import pki
+
+    app.add_typer(pki.app, name="pki")
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point: run the app, turning CliError into a one-line message and exit code."""
+    try:
+        app(standalone_mode=False)
+    except CliError as exc:
+        if _debug:
+            raise
+        console_err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console_err.print("aborted")
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and the unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if _debug:
+            raise
+        console_err.print(
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc}", highlight=False
+        )
+        console_err.print("run again with --debug for the traceback")
+        sys.exit(1)
