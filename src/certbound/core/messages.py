@@ -1,0 +1,54 @@
+"""Framework-neutral request and response values exchanged between adapters and the core.
+
+The HTTP adapter builds a :class:`Request` from whatever web framework is in front (raw body bytes,
+lower-cased headers, the presented certificate) and renders the :class:`Response` it gets back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from certbound.core.mtls.certificate import PeerCertificate
+
+__all__ = ["Request", "Response"]
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request as the core sees it.
+
+    ``headers`` keys are lower-case; ``body`` is the raw (already size-capped) body; ``peer`` is the
+    client certificate chain however it arrived (TLS layer or trusted proxy), or None.
+    ``base_url`` is the URL the request was received on (scheme://host[:port]), used to tell the
+    issuer listener from the mTLS alias listener.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = _EMPTY
+    body: bytes = b""
+    query: str = ""
+    peer: PeerCertificate | None = None
+    client_address: str | None = None
+    base_url: str = ""
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-cased ('' when absent)."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What the core answers: a status, a JSON body (or raw text) and headers."""
+
+    status: int
+    json: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    text: str | None = None
+    media_type: str = "application/json"
