@@ -48,7 +48,7 @@ def x5t_s256(cert: x509.Certificate) -> str:
 
 def thumbprints_equal(a: str, b: str) -> bool:
     """Constant-time comparison of two thumbprints (RFC 8705 §7.2)."""
-    return hmac.compare_digest(a.encode("ascii", "replace"), b.encode("ascii", "replace"))
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
 @dataclass(frozen=True, slots=True)
