@@ -30,7 +30,7 @@ class Request:
 
     method: str
     path: str
-    headers: Mapping[str, str] = _EMPTY
+    headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     body: bytes = b""
     query: str = ""
     peer: PeerCertificate | None = None
