@@ -1,0 +1,70 @@
+"""The ASGI TLS extension: the client certificate as certbound's own TLS layer saw it.
+
+ASGI "TLS Extension" (asgiref specs/tls.rst): ``scope["extensions"]["tls"]`` holds
+``client_cert_chain``, a list of PEM strings (one certificate each, the client's leaf
+first, then the chain it sent), empty when the client sent no certificate; plus
+``tls_version`` and ``cipher_suite``, which are not needed here. uvicorn does not set it:
+``certbound.server.tls`` adds it (see STACK.md, "Getting the client certificate").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from certbound.core.mtls.certificate import CertificateSource, PeerCertificate
+
+from ._decode import (
+    MAX_INTERMEDIATES,
+    Fail,
+    decode_pem_certificates,
+    load_chain,
+    require_field_size,
+)
+from .errors import CertificateSourceError
+
+__all__ = ["TLS_EXTENSION", "peer_from_asgi_scope"]
+
+TLS_EXTENSION = "tls"
+_ORIGIN = "TLS client certificate"
+
+
+def _chain_entries(scope: Mapping[str, Any]) -> list[Any] | None:
+    """The raw ``client_cert_chain`` entries, or None when there is no extension or chain."""
+    extensions = scope.get("extensions")
+    if not isinstance(extensions, Mapping):
+        return None
+    tls = extensions.get(TLS_EXTENSION)
+    if not isinstance(tls, Mapping):
+        return None
+    chain = tls.get("client_cert_chain")
+    if chain is None:
+        return None
+    if not isinstance(chain, list | tuple):
+        raise CertificateSourceError(_ORIGIN, "client_cert_chain is not a list of PEM strings")
+    return list(chain)
+
+
+def peer_from_asgi_scope(scope: Mapping[str, Any]) -> PeerCertificate | None:
+    """The chain presented in the TLS handshake (source TLS), or None if none was presented.
+
+    Raises :class:`CertificateSourceError` when the extension holds something other than
+    PEM certificates (a client certificate the X.509 parser rejects lands here too).
+    """
+    entries = _chain_entries(scope)
+    if not entries:
+        return None
+    fail: Fail = partial(CertificateSourceError, _ORIGIN)
+    if len(entries) > 1 + MAX_INTERMEDIATES:
+        raise fail(f"more than {MAX_INTERMEDIATES} chain certificates")
+    ders: list[bytes] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise fail("client_cert_chain entry is not a PEM string")
+        require_field_size(entry, fail)
+        pem = decode_pem_certificates(entry, fail)
+        if len(pem) != 1:
+            raise fail("client_cert_chain entry holds more than one certificate")
+        ders.extend(pem)
+    return load_chain(ders, CertificateSource.TLS, fail)
