@@ -1,0 +1,87 @@
+"""Authorization server metadata (RFC 8414 §2, OpenID Connect Discovery 1.0 §3) with RFC 8705.
+
+RFC 8705 adds ``tls_client_certificate_bound_access_tokens`` (§3.3), the two client
+authentication methods (§2.1, §2.2) and ``mtls_endpoint_aliases`` (§5): the endpoints that take
+client authentication or a bound token, on the listener that asks for a client certificate.
+Only endpoints this server actually serves are listed (the ``endpoints`` argument).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from certbound.core.messages import Response
+from certbound.core.policy import ServerPolicy, endpoint_url, mtls_endpoint_url
+
+__all__ = [
+    "ENDPOINT_METADATA",
+    "METADATA_CACHE_CONTROL",
+    "MTLS_ALIASED",
+    "discovery_document",
+    "server_metadata",
+]
+
+# Endpoint name (core.policy.ENDPOINT_PATHS) → RFC 8414 / OIDC metadata member.
+ENDPOINT_METADATA: Final = {
+    "authorization": "authorization_endpoint",
+    "token": "token_endpoint",
+    "jwks": "jwks_uri",
+    "registration": "registration_endpoint",
+    "introspection": "introspection_endpoint",
+    "revocation": "revocation_endpoint",
+    "par": "pushed_authorization_request_endpoint",
+    "userinfo": "userinfo_endpoint",
+}
+# RFC 8705 §5: endpoints a client reaches with its certificate. Not the authorization endpoint
+# (a browser) nor jwks_uri / registration (no client authentication).
+MTLS_ALIASED: Final = ("token", "revocation", "introspection", "par", "userinfo")
+# Endpoints whose own "<name>_endpoint_auth_methods_supported" member RFC 8414 §2 defines.
+_AUTH_METHOD_MEMBERS: Final = ("introspection", "revocation")
+METADATA_CACHE_CONTROL: Final = "public, max-age=300"
+
+
+def server_metadata(
+    policy: ServerPolicy,
+    *,
+    endpoints: Sequence[str] = ("token", "jwks"),
+    grant_types: Sequence[str] = ("client_credentials",),
+    response_types: Sequence[str] = (),
+    code_challenge_methods: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The metadata document. ``grant_types`` comes from the grant registry; ``response_types``
+    is empty until the authorization endpoint exists (RFC 8414 §2 still requires the member)."""
+    doc: dict[str, Any] = {"issuer": policy.issuer}
+    for name in endpoints:
+        doc[ENDPOINT_METADATA[name]] = endpoint_url(policy, name)
+    methods = list(policy.client_auth_methods)
+    doc["token_endpoint_auth_methods_supported"] = methods
+    for name in _AUTH_METHOD_MEMBERS:
+        if name in endpoints:
+            doc[f"{name}_endpoint_auth_methods_supported"] = methods
+    doc["grant_types_supported"] = list(grant_types)
+    doc["response_types_supported"] = list(response_types)
+    if policy.scopes_supported:
+        doc["scopes_supported"] = list(policy.scopes_supported)
+    if code_challenge_methods:
+        doc["code_challenge_methods_supported"] = list(code_challenge_methods)
+    doc["tls_client_certificate_bound_access_tokens"] = True
+    aliases = _mtls_aliases(policy, endpoints)
+    if aliases:
+        doc["mtls_endpoint_aliases"] = aliases
+    return doc
+
+
+def _mtls_aliases(policy: ServerPolicy, endpoints: Sequence[str]) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for name in MTLS_ALIASED:
+        url = mtls_endpoint_url(policy, name) if name in endpoints else None
+        if url is not None:
+            aliases[ENDPOINT_METADATA[name]] = url
+    return aliases
+
+
+def discovery_document(metadata: Mapping[str, Any]) -> Response:
+    """The ``/.well-known/oauth-authorization-server`` response (RFC 8414 §3.2): 200 JSON,
+    publicly cacheable for five minutes (the same window as the JWKS)."""
+    return Response(200, json=dict(metadata), headers={"Cache-Control": METADATA_CACHE_CONTROL})
