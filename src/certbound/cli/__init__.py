@@ -43,9 +43,11 @@ def _root(
 
 
 def _register() -> None:
-    from certbound.cli import pki
+    from certbound.cli import clients, pki, serve
 
     app.add_typer(pki.app, name="pki")
+    app.command("serve")(serve.serve)
+    app.add_typer(clients.app, name="clients")
 
 
 _register()

@@ -1,0 +1,133 @@
+"""The running authorization server's parts, built from Settings by one function.
+
+``Runtime`` owns what must be opened and closed (database engine, HTTP client for jwks_uri, the
+trust-sync task) and the current core Provider. The TLS contexts and the Provider share one trust
+decision: the configured anchors (plus, for TLS only, registered self-signed certificates).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from starlette.applications import Starlette
+
+from certbound.certsource.trusted_proxy import TrustedProxies
+from certbound.config.compose import load_trust_store, server_policy, system_clock
+from certbound.config.settings import ConfigError, Settings
+from certbound.core.clients import Client
+from certbound.core.mtls.verification import ChainVerifier, TrustStore
+from certbound.core.ports import ConflictError
+from certbound.core.provider import Provider
+from certbound.keys.keyset import KeySet, load_keyset, load_or_create_signing_key
+from certbound.ops.audit import AuditLog
+from certbound.server.app import create_app
+from certbound.server.jwks_fetcher import HttpJwksFetcher
+from certbound.server.tls import DynamicTrust
+from certbound.server.trust_sync import TrustSync
+from certbound.storage.sql import SqlStores, open_store
+
+__all__ = ["Runtime", "TlsFiles"]
+
+log = logging.getLogger("certbound.server")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The files the listeners and the verifier use (configured, or the dev defaults)."""
+
+    server_chain: Path
+    server_key: Path
+    anchors: Path
+    key_password: bytes | None = None
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    files: TlsFiles
+    store: TrustStore
+    trust: DynamicTrust
+    keys: KeySet
+    register_on_start: tuple[Client, ...] = ()
+    _stores: SqlStores | None = field(default=None, init=False)
+    _fetcher: HttpJwksFetcher | None = field(default=None, init=False)
+    _sync: TrustSync | None = field(default=None, init=False)
+    _provider: Provider | None = field(default=None, init=False)
+
+    @classmethod
+    def prepare(
+        cls, settings: Settings, files: TlsFiles, *, register_on_start: tuple[Client, ...] = ()
+    ) -> Runtime:
+        """Everything that can fail before binding: trust anchors, signing keys. ConfigError otherwise."""
+        store = load_trust_store(files.anchors, settings.trust.crls)
+        keys_dir = settings.data_dir / "keys"
+        try:
+            load_or_create_signing_key(keys_dir, settings.tokens.signing_alg)
+            keys = load_keyset(keys_dir)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"signing keys in {keys_dir}: {exc}") from None
+        anchors: list[x509.Certificate] = list(store.anchors)
+        return cls(settings, files, store, DynamicTrust(anchors), keys, register_on_start)
+
+    def provider(self) -> Provider:
+        if self._provider is None:
+            raise RuntimeError("the runtime has not started")
+        return self._provider
+
+    async def start(self) -> None:
+        settings = self.settings
+        self._stores = await open_store(settings.database_url)
+        self._fetcher = HttpJwksFetcher(allow_private=settings.mtls.allow_jwks_uri_private)
+        for client in self.register_on_start:
+            try:
+                await self._stores.clients.add(client)
+                log.info("registered client %s", client.client_id)
+            except ConflictError:
+                pass
+        self._sync = TrustSync(self._stores.clients, self.trust, self._fetcher)
+        await self._sync.sync_once(force=True)
+        self._sync.start()
+        self._provider = Provider(
+            clients=self._stores.clients,
+            verifier=ChainVerifier(self.store),
+            keys=self.keys,
+            jwks_fetcher=self._fetcher,
+            policy=server_policy(settings),
+            clock=system_clock,
+            events=AuditLog(),
+        )
+
+    async def close(self) -> None:
+        if self._sync is not None:
+            await self._sync.stop()
+        if self._fetcher is not None:
+            await self._fetcher.aclose()
+        if self._stores is not None:
+            await self._stores.close()
+
+    def app(self) -> Starlette:
+        settings = self.settings
+        try:
+            proxies = TrustedProxies.from_cidrs(settings.trust.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError(f"trust.trusted_proxies: {exc}") from None
+
+        @asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.close()
+
+        return create_app(
+            self.provider,
+            trusted_proxies=proxies,
+            max_body=settings.server.max_body_bytes,
+            lifespan=lifespan,
+        )

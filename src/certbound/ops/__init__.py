@@ -1,0 +1,1 @@
+"""certbound.ops: audit log, metrics, expiry."""
