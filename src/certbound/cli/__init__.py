@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.text import Text
 
 from certbound import __version__
 from certbound.cli._common import CliError, console_err
@@ -56,11 +57,11 @@ _register()
 def main() -> None:
     """Console entry point: run the app, turning CliError into a one-line message and exit code."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except CliError as exc:
         if _debug:
             raise
-        console_err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        console_err.print(Text.assemble(("error: ", "bold red"), exc.message))
         sys.exit(exc.exit_code)
     except typer.Abort:
         console_err.print("aborted")
@@ -76,7 +77,8 @@ def main() -> None:
         if _debug:
             raise
         console_err.print(
-            f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc}", highlight=False
+            Text.assemble(("error: ", "bold red"), f"unexpected {type(exc).__name__}: {exc}")
         )
         console_err.print("run again with --debug for the traceback")
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -10,7 +10,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 console = Console(highlight=False, soft_wrap=True)
-console_err = Console(stderr=True, highlight=False)
+console_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class CliError(Exception):

@@ -14,12 +14,20 @@ from pathlib import Path
 
 from cryptography import x509
 
-from certbound.pki._build import now_utc
-from certbound.pki._names import SubjectAltNames, parse_subject
-from certbound.pki._output import OutputFile, write_outputs
-from certbound.pki.ca import CaSpec, ca_files, create_ca, load_ca
-from certbound.pki.issue import LeafSpec, Profile, issue_certificate
-from certbound.pki.keys import encode_private_key
+from certbound.pki import (
+    CaSpec,
+    LeafSpec,
+    OutputFile,
+    Profile,
+    SubjectAltNames,
+    ca_files,
+    create_ca,
+    encode_private_key,
+    issue_certificate,
+    load_ca,
+    parse_subject,
+    write_outputs,
+)
 
 __all__ = ["DEMO_CLIENT_ID", "DEMO_SUBJECT_DN", "DevEnvironment", "ensure_dev_environment"]
 
@@ -86,7 +94,7 @@ def _server_needs_renewal(path: Path) -> bool:
     if not path.is_file():
         return True
     cert = x509.load_pem_x509_certificate(path.read_bytes())
-    return cert.not_valid_after_utc - now_utc() < _SERVER_RENEW_BEFORE
+    return cert.not_valid_after_utc - dt.datetime.now(dt.UTC) < _SERVER_RENEW_BEFORE
 
 
 def ensure_dev_environment(data_dir: Path) -> DevEnvironment:
