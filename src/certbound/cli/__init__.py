@@ -54,6 +54,20 @@ def _register() -> None:
 _register()
 
 
+def _click_exceptions() -> tuple[type[Exception], ...]:
+    """Click's exception base (Typer >= 0.29 vendors click as typer._click)."""
+    import click
+
+    found: list[type[Exception]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException
+
+        found.append(ClickException)
+    except ImportError:  # pragma: no cover - older Typer uses click itself
+        pass
+    return tuple(found)
+
+
 def main() -> None:
     """Console entry point: run the app, turning CliError into a one-line message and exit code."""
     try:
@@ -69,11 +83,9 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if isinstance(exc, _click_exceptions()):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(getattr(exc, "exit_code", 2))
         if _debug:
             raise
         console_err.print(

@@ -26,6 +26,7 @@ from certbound.core.clients import Client
 from certbound.core.errors import InvalidClientMetadataError
 from certbound.core.ports import ConflictError, StorageError
 from certbound.core.registration_rules import merge_update, validate_client_metadata
+from certbound.pki import PkiError, export_jwk, load_certificates, read_file
 from certbound.storage.sql import SqlStores, open_store
 
 __all__ = ["app"]
@@ -84,6 +85,20 @@ def _read_json_file(path: Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CliError(f"cannot read {what} {path}: {exc}", EXIT_USAGE) from None
+
+
+def _jwks_from_certs(paths: list[Path]) -> dict[str, Any] | None:
+    """A JWK Set with one key per certificate (x5c = that certificate), for self-signed clients."""
+    if not paths:
+        return None
+    keys = []
+    for path in paths:
+        try:
+            certs = load_certificates(read_file(path), label=str(path))
+        except PkiError as exc:
+            raise CliError(f"--cert: {exc}", EXIT_USAGE) from None
+        keys.append(export_jwk(certs[:1]))
+    return {"keys": keys}
 
 
 def _flag_metadata(**flags: Any) -> dict[str, Any]:
@@ -147,6 +162,13 @@ def add(
     jwks_uri: Annotated[
         str | None, typer.Option("--jwks-uri", help="https URL of the client's JWK Set.")
     ] = None,
+    cert: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--cert",
+            help="Self-signed certificate (PEM) to register in the client's jwks; repeatable.",
+        ),
+    ] = None,
     scope: Annotated[
         str | None, typer.Option("--scope", help="Space-separated scopes the client may request.")
     ] = None,
@@ -173,7 +195,7 @@ def add(
             tls_client_auth_san_uri=san_uri,
             tls_client_auth_san_ip=san_ip,
             tls_client_auth_san_email=san_email,
-            jwks=_read_json_file(jwks, "--jwks") if jwks else None,
+            jwks=_read_json_file(jwks, "--jwks") if jwks else _jwks_from_certs(cert or []),
             jwks_uri=jwks_uri,
             scope=scope,
             grant_types=grant_type,
