@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -27,7 +27,9 @@ from certbound.core.errors import InvalidClientMetadataError
 from certbound.core.ports import ConflictError, StorageError
 from certbound.core.registration_rules import merge_update, validate_client_metadata
 from certbound.pki import PkiError, export_jwk, load_certificates, read_file
-from certbound.storage.sql import SqlStores, open_store
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a command runs, not for every `certbound` call
+    from certbound.storage.sql import SqlStores
 
 __all__ = ["app"]
 
@@ -51,6 +53,8 @@ def _settings(config: Path | None, data_dir: Path | None, database_url: str | No
 
 
 def _run(settings: Settings, action: Callable[[SqlStores], Awaitable[T]]) -> T:
+    from certbound.storage.sql import open_store
+
     async def main() -> T:
         stores = await open_store(settings.database_url)
         try:

@@ -11,24 +11,19 @@ import logging
 import os
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from certbound.cli._common import EXIT_USAGE, CliError, console, console_err
 from certbound.cli._options import ConfigOpt, DatabaseUrlOpt, DataDirOpt, settings_from
-from certbound.config.runtime import Runtime, TlsFiles
 from certbound.config.settings import ConfigError, Settings
 from certbound.core.clients import TLS_CLIENT_AUTH, Client
-from certbound.ops.audit import configure_logging
-from certbound.server.bootstrap import (
-    DEMO_CLIENT_ID,
-    DEMO_SUBJECT_DN,
-    DevEnvironment,
-    ensure_dev_environment,
-)
-from certbound.server.listeners import ListenerGroup, ListenerSpec
-from certbound.server.tls import DynamicServerContext
+
+if TYPE_CHECKING:  # the server stack is imported when `serve` runs, not for every command
+    from certbound.config.runtime import Runtime, TlsFiles
+    from certbound.server.bootstrap import DevEnvironment
+    from certbound.server.tls import DynamicServerContext
 
 __all__ = ["serve"]
 
@@ -46,6 +41,9 @@ def _read_password(path: Path | None) -> bytes | None:
 
 def _tls_files(settings: Settings) -> tuple[TlsFiles, DevEnvironment | None]:
     """Configured files, or the development defaults in the data directory (created on first run)."""
+    from certbound.config.runtime import TlsFiles
+    from certbound.server.bootstrap import ensure_dev_environment
+
     tls, trust = settings.tls, settings.trust
     if (tls.cert is None) != (tls.key is None):
         raise CliError(
@@ -66,6 +64,8 @@ def _tls_files(settings: Settings) -> tuple[TlsFiles, DevEnvironment | None]:
 
 
 def _demo_client() -> Client:
+    from certbound.server.bootstrap import DEMO_CLIENT_ID, DEMO_SUBJECT_DN
+
     return Client(
         client_id=DEMO_CLIENT_ID,
         token_endpoint_auth_method=TLS_CLIENT_AUTH,
@@ -87,6 +87,8 @@ def _banner(settings: Settings, files: TlsFiles, env: DevEnvironment | None) -> 
     console.print(f"  trust anchors    {files.anchors}")
     if env is None:
         return
+    from certbound.server.bootstrap import DEMO_CLIENT_ID
+
     q = shlex.quote
     console.print(f"  data directory   {env.data_dir}{'  (created now)' if env.created else ''}")
     console.print("\n[bold]Try it[/] (demo client registered as [green]demo-client[/]):")
@@ -182,6 +184,10 @@ def serve(
             "storage.database_url": database_url,
         },
     )
+    from certbound.config.runtime import Runtime
+    from certbound.ops.audit import configure_logging
+    from certbound.server.listeners import ListenerGroup, ListenerSpec
+
     configure_logging(json_logs=json_logs)
     files, env = _tls_files(settings)
     demo = (_demo_client(),) if env is not None and env.created else ()
@@ -216,6 +222,8 @@ def serve(
 
 
 def _context(runtime: Runtime, files: TlsFiles, *, require: bool) -> DynamicServerContext:
+    from certbound.server.tls import DynamicServerContext
+
     try:
         context = DynamicServerContext(
             files.server_chain,
