@@ -1,20 +1,25 @@
 """Memory fakes of the core's ports for the token-flow tests (client auth, grants, token endpoint,
-provider), plus helpers that build real requests and real JWK Sets from the test PKI."""
+introspection, revocation, provider), plus helpers that build real requests, real JWK Sets from
+the test PKI and real JWS client assertions."""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from joserfc import jws
 from joserfc.jwk import ECKey
 
 from certbound.core.clients import Client
 from certbound.core.messages import Request
 from certbound.core.mtls.certificate import CertificateSource, PeerCertificate
-from certbound.core.ports import JwksFetchError
+from certbound.core.ports import JwksFetchError, TokenSigner
+from certbound.core.tokens.access_token import IssuedAccessToken, issue_access_token
 from testpki import Issued
 
 FORM = "application/x-www-form-urlencoded"
@@ -136,4 +141,97 @@ def tls_client(
 def self_signed_client(client_id: str = "self-1", **fields: Any) -> Client:
     return Client(
         client_id=client_id, token_endpoint_auth_method="self_signed_tls_client_auth", **fields
+    )
+
+
+class DictRevokedTokenStore:
+    """The RevokedTokenStore port over a dict of jti → expires_at."""
+
+    def __init__(self) -> None:
+        self.revoked: dict[str, int] = {}
+
+    async def revoke(self, jti: str, expires_at: int) -> None:
+        self.revoked[jti] = max(expires_at, self.revoked.get(jti, expires_at))
+
+    async def is_revoked(self, jti: str) -> bool:
+        return jti in self.revoked
+
+
+class SetReplayCache:
+    """The ReplayCache port over a dict; records every use."""
+
+    def __init__(self) -> None:
+        self.used: dict[str, int] = {}
+
+    async def use(self, jti: str, expires_at: int) -> bool:
+        if jti in self.used:
+            return False
+        self.used[jti] = expires_at
+        return True
+
+
+def sign_jws(
+    key: Any, claims: Mapping[str, Any] | bytes, *, alg: str = "ES256", **header: Any
+) -> str:
+    """A compact JWS of ``claims`` (JSON, or raw bytes) signed with the joserfc ``key``."""
+    payload = claims if isinstance(claims, bytes) else json.dumps(claims).encode()
+    return jws.serialize_compact({"alg": alg, **header}, payload, key, algorithms=[alg])
+
+
+def public_jwks(*keys: Any) -> dict[str, Any]:
+    """The JWK Set of the public halves of joserfc ``keys`` (with their kids)."""
+    return {"keys": [k.as_dict(private=False) for k in keys]}
+
+
+def form_request(
+    path: str,
+    body: str,
+    *,
+    peer: PeerCertificate | None = None,
+    headers: Mapping[str, str] | None = None,
+    base_url: str = "https://mtls.as.example.com",
+) -> Request:
+    """A POST form request to ``path`` (introspection, revocation, …)."""
+    return Request(
+        method="POST",
+        path=path,
+        headers={"content-type": FORM, **(headers or {})},
+        body=body.encode(),
+        peer=peer,
+        base_url=base_url,
+    )
+
+
+class FixedClock:
+    """The Clock port, stopped at ``at``."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at.timestamp()
+
+
+def issue_token(
+    signer: TokenSigner,
+    client_id: str,
+    *,
+    now: dt.datetime,
+    lifetime: int = 600,
+    cnf: str | None = None,
+    issuer: str = "https://as.example.com",
+    audience: str = "https://as.example.com",
+    scope: tuple[str, ...] = ("read",),
+) -> IssuedAccessToken:
+    """An access token as the client_credentials grant issues it (RFC 9068, RFC 8705 §3.1)."""
+    return issue_access_token(
+        signer,
+        issuer=issuer,
+        client_id=client_id,
+        subject=client_id,
+        audience=audience,
+        scope=scope,
+        lifetime=lifetime,
+        now=int(now.timestamp()),
+        cnf_thumbprint=cnf,
     )

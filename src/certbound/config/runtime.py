@@ -100,6 +100,8 @@ class Runtime:
             policy=server_policy(settings),
             clock=system_clock,
             events=AuditLog(),
+            revoked=self._stores.revoked_tokens,
+            replay=self._stores.replay_cache,
         )
 
     async def close(self) -> None:

@@ -110,7 +110,7 @@ class MtlsSettings(_Section):
     @field_validator("client_auth_methods")
     @classmethod
     def _known_methods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        known = {"tls_client_auth", "self_signed_tls_client_auth"}
+        known = {"tls_client_auth", "self_signed_tls_client_auth", "private_key_jwt", "none"}
         unknown = [m for m in value if m not in known]
         if unknown:
             raise ValueError(

@@ -14,7 +14,10 @@ __all__ = [
     "ClientAuthFailed",
     "ClientAuthenticated",
     "RequestRejected",
+    "RevocationIgnored",
+    "TokenIntrospected",
     "TokenIssued",
+    "TokenRevoked",
 ]
 
 
@@ -73,3 +76,42 @@ class RequestRejected:
     error: str
     status: int
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIntrospected:
+    """RFC 7662 §2: ``client_id`` asked about a token. ``jti`` is the token's id when the token
+    is one of this server's (None for garbage); ``reason`` says why it was (in)active:
+    ``active``, ``revoked``, ``not_permitted`` (another client's token) or the verification
+    failure (``invalid_token: …``)."""
+
+    kind: ClassVar[str] = "token_introspected"
+
+    client_id: str
+    jti: str | None
+    active: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRevoked:
+    """RFC 7009 §2.1: ``client_id`` revoked its own token ``jti``, which expires at ``expires_at``."""
+
+    kind: ClassVar[str] = "token_revoked"
+
+    client_id: str
+    jti: str
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationIgnored:
+    """RFC 7009 §2.2: a revocation request answered 200 without revoking anything: the token is
+    not a valid token of this server (``invalid_token: …``) or belongs to another client
+    (``not_permitted``)."""
+
+    kind: ClassVar[str] = "revocation_ignored"
+
+    client_id: str
+    jti: str | None
+    reason: str

@@ -24,9 +24,14 @@ __all__ = [
     "token_audience",
 ]
 
-# The token_endpoint_auth_method values certbound implements (RFC 8705 §2.1, §2.2; RFC 7591 §2
-# "none" for public clients, RFC 8705 §4).
-CLIENT_AUTH_METHODS: Final = ("tls_client_auth", "self_signed_tls_client_auth", "none")
+# The token_endpoint_auth_method values certbound implements (RFC 8705 §2.1, §2.2; RFC 7523 §2.2
+# / OIDC Core §9 "private_key_jwt"; RFC 7591 §2 "none" for public clients, RFC 8705 §4).
+CLIENT_AUTH_METHODS: Final = (
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
+    "private_key_jwt",
+    "none",
+)
 
 ENDPOINT_PATHS: Final = MappingProxyType(
     {

@@ -19,6 +19,8 @@ __all__ = [
     "JwksFetchError",
     "JwksFetcher",
     "NotFoundInStoreError",
+    "ReplayCache",
+    "RevokedTokenStore",
     "StorageError",
     "TokenSigner",
 ]
@@ -48,6 +50,26 @@ class ClientStore(Protocol):
     async def remove(self, client_id: str) -> bool: ...  # False if it did not exist
     async def list(self) -> list[Client]: ...
     async def revision(self) -> int: ...
+
+
+class RevokedTokenStore(Protocol):
+    """Revoked token ids (RFC 7009 §2.1), kept at least until the token's own expiry.
+
+    ``revoke`` is idempotent (revoking again keeps the later expiry); ``is_revoked`` is what the
+    introspection endpoint (RFC 7662 §2.2 "active") consults.
+    """
+
+    async def revoke(self, jti: str, expires_at: int) -> None: ...
+    async def is_revoked(self, jti: str) -> bool: ...
+
+
+class ReplayCache(Protocol):
+    """Single use of identifiers until they expire (RFC 7523 §3 item 7: a client assertion's
+    ``jti``). ``use`` is atomic: of concurrent calls with one ``jti`` exactly one gets True."""
+
+    async def use(self, jti: str, expires_at: int) -> bool:
+        """Record ``jti`` as used until ``expires_at`` (epoch seconds); False if it was seen."""
+        ...
 
 
 class TokenSigner(Protocol):

@@ -5,7 +5,10 @@ starts with the offending field's wire name, e.g. ``"grant_types: unknown grant 
 JSON ``null`` counts as absent. Decisions beyond the RFCs, each a rule below:
 
 - ``token_endpoint_auth_method`` is required (no silent default) and must be one the server
-  accepts; ``none`` (a public client, RFC 8705 §4) only when the server policy lists it.
+  accepts; ``none`` (a public client, RFC 8705 §4) and ``private_key_jwt`` (RFC 7523 §2.2) only
+  when the server policy lists them.
+- ``private_key_jwt`` needs ``jwks`` or ``jwks_uri``; each key in ``jwks`` must be an EC, RSA
+  (2048 bits or more) or OKP public signing key. Unlike §2.2 certificates, no ``x5c`` is needed.
 - A ``self_signed_tls_client_auth`` certificate may be any leaf (self-issued or not), but never
   ``CA:TRUE``: every registered certificate may end up in a TLS trust store, where a CA could
   vouch for other certificates (RFC 8705 §7, STACK.md "Trap").
@@ -29,8 +32,9 @@ from urllib.parse import SplitResult, urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, OKPKey, RSAKey
+from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
+from certbound.core.client_auth.assertion_keys import rsa_modulus_bits
 from certbound.core.clients import (
     SELF_SIGNED_TLS_CLIENT_AUTH,
     SUBJECT_FIELDS,
@@ -63,6 +67,12 @@ _RFC7638_MEMBERS: Final = {"EC": ("crv", "x", "y"), "RSA": ("e", "n"), "OKP": ("
 _CLIENT_NAME_MAX: Final = 200
 _LIFETIME_RANGE: Final = (30, 86400)
 _RSA_MIN_BITS: Final = 2048
+PRIVATE_KEY_JWT: Final = "private_key_jwt"
+# The methods whose credential is a registered key, and the section that says so.
+_NEEDS_KEYS: Final = {
+    SELF_SIGNED_TLS_CLIENT_AUTH: "RFC 8705 section 2.2",
+    PRIVATE_KEY_JWT: "RFC 7523 section 2.2",
+}
 
 
 def _fail(field: str, why: str) -> NoReturn:
@@ -258,7 +268,22 @@ def _check_x5c(where: str, jwk: Mapping[str, Any], now: int) -> None:
         )
 
 
-def _jwks(value: Any, *, require_x5c: bool, now: int) -> dict[str, Any]:
+def _check_signing_jwk(where: str, jwk: Mapping[str, Any]) -> None:
+    """RFC 7523 §3 item 9: a public key that can verify the client's assertions."""
+    if jwk.get("kty") not in _RFC7638_MEMBERS:
+        _fail("jwks", f"{where} must be an EC, RSA or OKP public key")
+    if jwk.get("use", "sig") != "sig":
+        _fail("jwks", f"{where} has use {jwk.get('use')!r}; client assertions need 'sig'")
+    bits = rsa_modulus_bits(jwk)
+    if jwk["kty"] == "RSA" and 0 < bits < _RSA_MIN_BITS:
+        _fail("jwks", f"{where} has an RSA key of {bits} bits (minimum 2048)")
+    try:
+        JWKRegistry.import_key(dict(jwk))
+    except (JoseError, ValueError, TypeError, KeyError):
+        _fail("jwks", f"{where} is not a valid JWK")
+
+
+def _jwks(value: Any, *, method: str, now: int) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         _fail("jwks", "must be a JWK Set object")
     keys = value.get("keys")
@@ -270,8 +295,10 @@ def _jwks(value: Any, *, require_x5c: bool, now: int) -> dict[str, Any]:
             _fail("jwks", f"{where} has no kty")
         if PRIVATE_JWK_MEMBERS.intersection(jwk):
             _fail("jwks", f"{where} contains private key material")
-        if require_x5c:
+        if method == SELF_SIGNED_TLS_CLIENT_AUTH:
             _check_x5c(where, jwk, now)
+        elif method == PRIVATE_KEY_JWT:
+            _check_signing_jwk(where, jwk)
     copied: dict[str, Any] = _plain_json("jwks", value)
     return copied
 
@@ -298,11 +325,10 @@ def _key_fields(
     jwks, uri = meta.get("jwks"), _str(meta, "jwks_uri")
     if jwks is not None and uri is not None:
         _fail("jwks", "jwks and jwks_uri must not both be present (RFC 7591 section 2)")
-    self_signed = method == SELF_SIGNED_TLS_CLIENT_AUTH
-    if self_signed and jwks is None and uri is None:
-        _fail("jwks", "self_signed_tls_client_auth needs jwks or jwks_uri (RFC 8705 section 2.2)")
+    if jwks is None and uri is None and method in _NEEDS_KEYS:
+        _fail("jwks", f"{method} needs jwks or jwks_uri ({_NEEDS_KEYS[method]})")
     return (
-        None if jwks is None else _jwks(jwks, require_x5c=self_signed, now=now),
+        None if jwks is None else _jwks(jwks, method=method, now=now),
         None if uri is None else _jwks_uri(uri, policy),
     )
 

@@ -30,5 +30,7 @@ def build_routes(provider: Callable[[], EndpointHandler], *, max_body: int) -> l
         Route("/jwks", ep("jwks"), methods=["GET", "HEAD"]),
         # Every method reaches the token endpoint so that the core answers 405 in OAuth JSON.
         Route("/token", ep("token"), methods=ALL_METHODS),
+        Route("/introspect", ep("introspection"), methods=ALL_METHODS),
+        Route("/revoke", ep("revocation"), methods=ALL_METHODS),
         Route("/healthz", _healthz, methods=["GET"]),
     ]

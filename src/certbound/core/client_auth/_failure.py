@@ -21,8 +21,8 @@ class AuthFailureReason(StrEnum):
 
     MISSING_CLIENT_ID = "missing_client_id"
     UNKNOWN_CLIENT = "unknown_client"
-    OTHER_METHOD_PRESENTED = "other_method_presented"  # client_secret, Basic, assertion
-    METHOD_NOT_ALLOWED = "method_not_allowed"  # registered method not enabled on this server
+    OTHER_METHOD_PRESENTED = "other_method_presented"  # not the registered method
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # registered method not accepted here
     NO_CERTIFICATE = "no_certificate"
     NO_SUBJECT_REGISTERED = "no_subject_registered"  # §2.1.2: not exactly one matcher
     SUBJECT_MISMATCH = "subject_mismatch"
@@ -30,6 +30,17 @@ class AuthFailureReason(StrEnum):
     NO_CERTIFICATES_REGISTERED = "no_certificates_registered"  # §2.2: neither jwks nor jwks_uri
     JWKS_UNAVAILABLE = "jwks_unavailable"
     CERTIFICATE_NOT_REGISTERED = "certificate_not_registered"
+    # private_key_jwt (RFC 7523 §3)
+    ASSERTION_MISSING = "assertion_missing"  # no client_assertion (or no type)
+    ASSERTION_TYPE_UNSUPPORTED = "assertion_type_unsupported"
+    ASSERTION_MALFORMED = "assertion_malformed"  # not a compact JWS with a JSON object payload
+    ASSERTION_ALGORITHM_REFUSED = "assertion_algorithm_refused"  # none, HS*, …
+    NO_KEYS_REGISTERED = "no_keys_registered"  # neither jwks nor jwks_uri
+    ASSERTION_SIGNATURE_INVALID = "assertion_signature_invalid"  # no registered key verifies it
+    ASSERTION_CLAIMS_INVALID = "assertion_claims_invalid"  # iss, sub, aud, exp, iat, nbf, jti
+    ASSERTION_REPLAYED = "assertion_replayed"
+    # none (RFC 8705 §4): answered invalid_request, not invalid_client
+    PUBLIC_CLIENT_NO_CERTIFICATE = "public_client_no_certificate"
 
 
 class ClientAuthFailure(Exception):

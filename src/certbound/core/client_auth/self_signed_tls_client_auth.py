@@ -29,9 +29,10 @@ from typing import Any
 from cryptography import x509
 
 from certbound.core.client_auth._failure import AuthFailureReason, ClientAuthFailure
+from certbound.core.client_auth._jwks import fetch_client_jwks
 from certbound.core.clients import Client
 from certbound.core.mtls.certificate import PeerCertificate, thumbprints_equal, x5t_s256_der
-from certbound.core.ports import JwksFetcher, JwksFetchError
+from certbound.core.ports import JwksFetcher
 
 __all__ = ["authenticate_self_signed_tls_client_auth", "registered_thumbprints"]
 
@@ -81,16 +82,6 @@ def _not_registered(peer: PeerCertificate, where: str) -> ClientAuthFailure:
     )
 
 
-async def _fetch(fetcher: JwksFetcher, uri: str, *, force: bool) -> Mapping[str, Any]:
-    try:
-        return await fetcher.fetch(uri, force=force)
-    except JwksFetchError as exc:
-        what = "refetch" if force else "fetch"
-        raise ClientAuthFailure(
-            AuthFailureReason.JWKS_UNAVAILABLE, f"jwks_uri {uri!r} {what} failed: {exc}"
-        ) from None
-
-
 async def authenticate_self_signed_tls_client_auth(
     client: Client, peer: PeerCertificate, jwks_fetcher: JwksFetcher, now: dt.datetime
 ) -> None:
@@ -105,9 +96,13 @@ async def authenticate_self_signed_tls_client_auth(
         raise ClientAuthFailure(
             AuthFailureReason.NO_CERTIFICATES_REGISTERED, "the client has neither jwks nor jwks_uri"
         )
-    if _is_registered(await _fetch(jwks_fetcher, client.jwks_uri, force=False), peer.thumbprint):
+    if _is_registered(
+        await fetch_client_jwks(jwks_fetcher, client.jwks_uri, force=False), peer.thumbprint
+    ):
         return
     # An unknown certificate: the client may have rotated; refetch once (rate-limited by the fetcher).
-    if _is_registered(await _fetch(jwks_fetcher, client.jwks_uri, force=True), peer.thumbprint):
+    if _is_registered(
+        await fetch_client_jwks(jwks_fetcher, client.jwks_uri, force=True), peer.thumbprint
+    ):
         return
     raise _not_registered(peer, "jwks_uri")

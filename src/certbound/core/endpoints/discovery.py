@@ -3,7 +3,9 @@
 RFC 8705 adds ``tls_client_certificate_bound_access_tokens`` (§3.3), the two client
 authentication methods (§2.1, §2.2) and ``mtls_endpoint_aliases`` (§5): the endpoints that take
 client authentication or a bound token, on the listener that asks for a client certificate.
-Only endpoints this server actually serves are listed (the ``endpoints`` argument).
+Only endpoints this server actually serves are listed (the ``endpoints`` argument). The token,
+introspection (RFC 7662) and revocation (RFC 7009) endpoints each list their authentication
+methods, with the assertion algorithms when ``private_key_jwt`` is among them (RFC 8414 §2).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from certbound.core.client_auth import NONE
+from certbound.core.client_auth.private_key_jwt import ASSERTION_ALGORITHMS, PRIVATE_KEY_JWT
 from certbound.core.messages import Response
 from certbound.core.policy import ServerPolicy, endpoint_url, mtls_endpoint_url
 
@@ -19,6 +23,7 @@ __all__ = [
     "METADATA_CACHE_CONTROL",
     "MTLS_ALIASED",
     "discovery_document",
+    "endpoint_auth_methods",
     "server_metadata",
 ]
 
@@ -37,8 +42,33 @@ ENDPOINT_METADATA: Final = {
 # (a browser) nor jwks_uri / registration (no client authentication).
 MTLS_ALIASED: Final = ("token", "revocation", "introspection", "par", "userinfo")
 # Endpoints whose own "<name>_endpoint_auth_methods_supported" member RFC 8414 §2 defines.
-_AUTH_METHOD_MEMBERS: Final = ("introspection", "revocation")
+_AUTH_METHOD_MEMBERS: Final = ("token", "introspection", "revocation")
+# RFC 7662 §2.1: introspection needs an authenticated caller, so no public clients there.
+_NO_PUBLIC_CLIENTS: Final = frozenset({"introspection"})
 METADATA_CACHE_CONTROL: Final = "public, max-age=300"
+
+
+def endpoint_auth_methods(policy: ServerPolicy, endpoint: str) -> tuple[str, ...]:
+    """The client authentication methods accepted at ``endpoint`` (token, introspection or
+    revocation): the policy's, without ``none`` where a public client may not call."""
+    methods = policy.client_auth_methods
+    if endpoint in _NO_PUBLIC_CLIENTS:
+        return tuple(m for m in methods if m != NONE)
+    return methods
+
+
+def _auth_members(policy: ServerPolicy, endpoints: Sequence[str]) -> dict[str, Any]:
+    """RFC 8414 §2 ``<name>_endpoint_auth_methods_supported``, and the
+    ``…_auth_signing_alg_values_supported`` it requires when ``private_key_jwt`` is listed."""
+    doc: dict[str, Any] = {}
+    for name in _AUTH_METHOD_MEMBERS:
+        if name not in endpoints and name != "token":
+            continue
+        methods = endpoint_auth_methods(policy, name)
+        doc[f"{name}_endpoint_auth_methods_supported"] = list(methods)
+        if PRIVATE_KEY_JWT in methods:
+            doc[f"{name}_endpoint_auth_signing_alg_values_supported"] = list(ASSERTION_ALGORITHMS)
+    return doc
 
 
 def server_metadata(
@@ -48,17 +78,17 @@ def server_metadata(
     grant_types: Sequence[str] = ("client_credentials",),
     response_types: Sequence[str] = (),
     code_challenge_methods: Sequence[str] = (),
+    introspection_signing_algs: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The metadata document. ``grant_types`` comes from the grant registry; ``response_types``
-    is empty until the authorization endpoint exists (RFC 8414 §2 still requires the member)."""
+    is empty until the authorization endpoint exists (RFC 8414 §2 still requires the member).
+    ``introspection_signing_algs``: RFC 9701 §7 algorithms of JWT introspection responses."""
     doc: dict[str, Any] = {"issuer": policy.issuer}
     for name in endpoints:
         doc[ENDPOINT_METADATA[name]] = endpoint_url(policy, name)
-    methods = list(policy.client_auth_methods)
-    doc["token_endpoint_auth_methods_supported"] = methods
-    for name in _AUTH_METHOD_MEMBERS:
-        if name in endpoints:
-            doc[f"{name}_endpoint_auth_methods_supported"] = methods
+    doc.update(_auth_members(policy, endpoints))
+    if introspection_signing_algs and "introspection" in endpoints:
+        doc["introspection_signing_alg_values_supported"] = list(introspection_signing_algs)
     doc["grant_types_supported"] = list(grant_types)
     doc["response_types_supported"] = list(response_types)
     if policy.scopes_supported:

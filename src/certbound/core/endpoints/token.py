@@ -15,10 +15,10 @@ Steps, in order (each failure is the named OAuth error):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
-from certbound.core.client_auth import authenticate_client
+from certbound.core.client_auth import ClientAssertionVerifier, authenticate_client
 from certbound.core.errors import (
     InvalidRequestError,
     MethodNotAllowedError,
@@ -29,7 +29,7 @@ from certbound.core.grants import GrantContext, GrantRegistry
 from certbound.core.messages import Request, Response
 from certbound.core.mtls.verification import ChainVerifier
 from certbound.core.policy import ServerPolicy
-from certbound.core.ports import ClientStore, EventSink, JwksFetcher, TokenSigner
+from certbound.core.ports import ClientStore, EventSink, JwksFetcher, ReplayCache, TokenSigner
 
 __all__ = ["FORM_MEDIA_TYPE", "TokenEndpoint"]
 
@@ -53,6 +53,16 @@ class TokenEndpoint:
     policy: ServerPolicy
     events: EventSink
     grants: GrantRegistry
+    replay: ReplayCache | None = None
+    _assertions: ClientAssertionVerifier | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        verifier = (
+            None
+            if self.replay is None
+            else ClientAssertionVerifier.for_endpoint(self.policy, "token", self.replay)
+        )
+        object.__setattr__(self, "_assertions", verifier)
 
     async def handle(
         self,
@@ -82,6 +92,7 @@ class TokenEndpoint:
             events=self.events,
             now=now,
             allowed_methods=self.policy.client_auth_methods,
+            assertions=self._assertions,
         )
         ctx = GrantContext(request, form, client, self.policy, signer, self.events, now)
         return await handler.handle(ctx)
