@@ -44,11 +44,12 @@ def _root(
 
 
 def _register() -> None:
-    from certbound.cli import clients, pki, serve
+    from certbound.cli import clients, keys, pki, serve
 
     app.add_typer(pki.app, name="pki")
     app.command("serve")(serve.serve)
     app.add_typer(clients.app, name="clients")
+    app.add_typer(keys.app, name="keys")
 
 
 _register()

@@ -23,7 +23,8 @@ from certbound.core.clients import Client
 from certbound.core.mtls.verification import ChainVerifier, TrustStore
 from certbound.core.ports import ConflictError
 from certbound.core.provider import Provider
-from certbound.keys.keyset import KeySet, load_keyset, load_or_create_signing_key
+from certbound.keys.keyset import load_or_create_signing_key
+from certbound.keys.reloading import ReloadingKeySet
 from certbound.ops.audit import AuditLog
 from certbound.server.app import create_app
 from certbound.server.jwks_fetcher import HttpJwksFetcher
@@ -52,7 +53,7 @@ class Runtime:
     files: TlsFiles
     store: TrustStore
     trust: DynamicTrust
-    keys: KeySet
+    keys: ReloadingKeySet  # follows `certbound keys rotate` without a restart
     register_on_start: tuple[Client, ...] = ()
     _stores: SqlStores | None = field(default=None, init=False)
     _fetcher: HttpJwksFetcher | None = field(default=None, init=False)
@@ -68,7 +69,7 @@ class Runtime:
         keys_dir = settings.data_dir / "keys"
         try:
             load_or_create_signing_key(keys_dir, settings.tokens.signing_alg)
-            keys = load_keyset(keys_dir)
+            keys = ReloadingKeySet(keys_dir)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"signing keys in {keys_dir}: {exc}") from None
         anchors: list[x509.Certificate] = list(store.anchors)

@@ -1,14 +1,17 @@
 """The published signing keys (JWKS), the active one, and their files on disk.
 
-Layout of a key directory, made for rotation (``keys rotate`` / ``keys retire`` build on it)::
+Layout of a key directory (``certbound keys list|rotate|activate|retire`` manage it)::
 
     <directory>/<kid>.pem     one PKCS#8 private key per file, mode 0600, kid = RFC 7638 thumbprint
-    <directory>/state.json    {"active": "<kid>", "published": ["<kid>", ...]}
+    <directory>/state.json    {"active": "<kid>", "published": ["<kid>", ...], "next": ...,
+                               "retiring": ..., "created": ...}   (see ``keys._state``)
 
 Every ``published`` key appears in the JWKS (so tokens signed before a rotation still verify, and
-a next key can be announced before it signs); only ``active`` signs. The directory is 0700.
+a next key is announced before it signs); only ``active`` signs. The directory is 0700.
 Creation is race-free between workers: ``state.json`` is published with ``link()``, which fails
-when another process got there first, and the loser then loads the winner's key.
+when another process got there first, and the loser then loads the winner's key. Rotation
+(``keys.rotation``) replaces the file atomically under a lock; the server only reads it
+(``keys.reloading``).
 """
 
 from __future__ import annotations
@@ -16,18 +19,39 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from joserfc.jwk import KeySet as JoseKeySet
 
 from certbound.core.ports import TokenSigner
+from certbound.keys._state import (
+    STATE_FILE,
+    KeyRotationError,
+    KeyRotationFailure,
+    KeyState,
+    PendingKey,
+    current_state,
+    read_state,
+    write_new_file,
+)
 from certbound.keys.local import LocalSigner, normalize_alg
 
-__all__ = ["STATE_FILE", "KeySet", "load_keyset", "load_or_create_signing_key"]
-
-STATE_FILE: Final = "state.json"
+__all__ = [
+    "STATE_FILE",
+    "KeyInfo",
+    "KeySet",
+    "KeyState",
+    "PendingKey",
+    "list_keys",
+    "load_keyset",
+    "load_or_create_signing_key",
+    "load_signer",
+    "read_state",
+]
 
 
 class KeySet:
@@ -73,19 +97,8 @@ class KeySet:
         return JoseKeySet.import_key_set(self.jwks())  # type: ignore[arg-type]
 
 
-def _read_state(directory: Path) -> dict[str, Any]:
-    path = directory / STATE_FILE
-    try:
-        state = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from None
-    active, published = state.get("active"), state.get("published")
-    if not isinstance(active, str) or not isinstance(published, list) or active not in published:
-        raise ValueError(f"{path}: needs 'active' (a kid) listed in 'published' (a list of kids)")
-    return {"active": active, "published": [str(k) for k in published]}
-
-
-def _load_signer(directory: Path, kid: str, password: bytes | None) -> LocalSigner:
+def load_signer(directory: Path, kid: str, password: bytes | None = None) -> LocalSigner:
+    """The key ``<directory>/<kid>.pem``; ValueError naming the file if unreadable or misnamed."""
     path = directory / f"{kid}.pem"
     try:
         pem = path.read_bytes()
@@ -100,20 +113,17 @@ def _load_signer(directory: Path, kid: str, password: bytes | None) -> LocalSign
     return signer
 
 
-def load_keyset(directory: Path, *, password: bytes | None = None) -> KeySet:
-    """Load every published key of ``directory``; ValueError naming the file on any problem."""
-    state = _read_state(directory)
-    signers = [_load_signer(directory, kid, password) for kid in state["published"]]
-    return KeySet(signers, state["active"])
+def load_keyset(
+    directory: Path, *, password: bytes | None = None, now: float | None = None
+) -> KeySet:
+    """Load every published key of ``directory``, active as of ``now`` (default: the current
+    time); ValueError naming the file on any problem."""
+    state = read_state(directory).resolved(time.time() if now is None else now)
+    signers = [load_signer(directory, kid, password) for kid in state.published]
+    return KeySet(signers, state.active)
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600; FileExistsError when it exists."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+_write_new = write_new_file
 
 
 def _create(directory: Path, alg: str, password: bytes | None) -> LocalSigner:
@@ -147,11 +157,62 @@ def load_or_create_signing_key(
     if not (directory / STATE_FILE).exists():
         with contextlib.suppress(FileExistsError):
             return _create(directory, wanted, password)
-    state = _read_state(directory)
-    signer = _load_signer(directory, state["active"], password)
+    state = read_state(directory).resolved(time.time())
+    signer = load_signer(directory, state.active, password)
     if signer.alg != wanted:
         raise ValueError(
             f"the active signing key {signer.kid} in {directory} is {signer.alg}, not {wanted};"
             " rotate the keys to change the algorithm"
         )
     return signer
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """One published key as ``keys list`` shows it; times are epoch seconds."""
+
+    kid: str
+    alg: str
+    state: str  # active | next | retiring | published
+    created: int | None
+    file: Path
+    activate_at: int | None = None  # next keys with an automatic activation
+    not_after: int | None = None  # retiring keys: no token they signed is valid after this
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kid": self.kid,
+            "alg": self.alg,
+            "state": self.state,
+            "created": self.created,
+            "file": str(self.file),
+            "activate_at": self.activate_at,
+            "not_after": self.not_after,
+        }
+
+
+def list_keys(
+    directory: Path, *, password: bytes | None = None, now: float | None = None
+) -> list[KeyInfo]:
+    """Every published key, in JWKS order, with its role as of ``now``."""
+    state = current_state(directory, int(time.time() if now is None else now))
+    out = []
+    for kid in state.published:
+        try:
+            signer = load_signer(directory, kid, password)
+        except ValueError as exc:
+            raise KeyRotationError(KeyRotationFailure.BAD_STATE, str(exc)) from None
+        path = directory / f"{kid}.pem"
+        pending = state.next if state.next is not None and state.next.kid == kid else None
+        out.append(
+            KeyInfo(
+                kid=kid,
+                alg=signer.alg,
+                state=state.role(kid),
+                created=state.created.get(kid, int(path.stat().st_mtime)),
+                file=path,
+                activate_at=pending.activate_at if pending else None,
+                not_after=state.retiring.get(kid),
+            )
+        )
+    return out
