@@ -1,6 +1,8 @@
 """Run the real authorization server (Runtime + both TLS listeners) in a background thread.
 
 Used by the end-to-end tests: real sockets on 127.0.0.1, real handshakes, a real SQLite file.
+:func:`run_proxied_as_server` puts a real nginx or HAProxy in front (docs/deploy): clients then
+talk to the proxy, whose URLs are the server's public issuer and mTLS alias URLs.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+from nginx import Proxy, ProxyTls, listening_socket, run_proxy
 
 from certbound.config.runtime import Runtime, TlsFiles
 from certbound.config.settings import Settings, load_settings
@@ -30,6 +33,8 @@ class AsServer:
     runtime: Runtime
     group: ListenerGroup
     ca_file: Path  # what clients trust for the server certificate
+    front: str = "tls"  # "tls": clients reach certbound directly; else the proxy's name
+    proxy: Proxy | None = None
 
     @property
     def issuer(self) -> str:
@@ -100,3 +105,47 @@ def run_as_server(
         thread.join(15)
         if thread.is_alive():
             raise RuntimeError("the authorization server did not stop")
+
+
+@contextmanager
+def run_proxied_as_server(
+    kind: str,
+    data_dir: Path,
+    workdir: Path,
+    *,
+    server_chain: Path,
+    server_key: Path,
+    anchors: Path,
+    intermediates: Path | None,
+    ca_file: Path,
+    overrides: Mapping[str, Any] | None = None,
+) -> Iterator[AsServer]:
+    """certbound behind ``kind`` ("nginx", "haproxy") as docs/deploy configures it.
+
+    certbound believes certificate headers from 127.0.0.1 only and completes the leaf-only
+    chains the proxy forwards with ``intermediates`` (``trust.intermediates``). The proxy
+    presents ``server_chain`` too.
+    """
+    socks = (listening_socket(), listening_socket())
+    issuer, mtls = (f"https://127.0.0.1:{s.getsockname()[1]}" for s in socks)
+    settings = {
+        "server.issuer": issuer,
+        "server.mtls_base_url": mtls,
+        "trust.trusted_proxies": ["127.0.0.1/32"],
+        "trust.intermediates": intermediates,
+        **(overrides or {}),
+    }
+    try:
+        with run_as_server(
+            data_dir, server_chain=server_chain, server_key=server_key, anchors=anchors,
+            ca_file=ca_file, overrides=settings,
+        ) as server:  # fmt: skip
+            tls = ProxyTls(server_chain, server_key, anchors, ca_file, "localhost")
+            upstream = server.group.addresses["issuer"][1]
+            with run_proxy(
+                kind, workdir, socks, tls, upstream_port=upstream, ca_file=ca_file
+            ) as proxy:
+                yield replace(server, front=kind, proxy=proxy)
+    finally:
+        for sock in socks:
+            sock.close()  # no-op once the proxy took them

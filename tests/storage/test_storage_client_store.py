@@ -208,7 +208,8 @@ async def test_a_database_failure_during_an_operation_is_a_storage_error(
 ) -> None:
     async with await sql_backend.open_sql() as stores:
         async with stores.engine.begin() as connection:
-            await connection.exec_driver_sql("DROP TABLE clients")
+            cascade = " CASCADE" if connection.dialect.name == "postgresql" else ""
+            await connection.exec_driver_sql(f"DROP TABLE clients{cascade}")
 
         with pytest.raises(StorageError, match=r"^reading client 'c1' failed on .+: \w+"):
             await stores.clients.get("c1")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 def test_the_packaged_head_is_the_initial_revision() -> None:
     migrations = Path(certbound.storage.__file__).parent / "migrations"
 
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
     assert (migrations / "env.py").is_file()
     assert (migrations / "versions" / "v0001_initial.py").is_file()
 
@@ -63,7 +63,14 @@ async def test_the_migrated_schema_matches_schema_py(sql_backend: Backend) -> No
         tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
 
     assert differences == []
-    assert tables == {"alembic_version", "clients", "meta", "revoked_tokens", "used_jtis"}
+    assert tables == {
+        "alembic_version",
+        "clients",
+        "meta",
+        "registration_tokens",
+        "revoked_tokens",
+        "used_jtis",
+    }
 
 
 async def test_two_processes_upgrading_a_fresh_database_at_once_both_succeed(
@@ -91,7 +98,7 @@ async def test_upgrade_accepts_a_url(tmp_path: Path) -> None:
 async def test_opening_without_migrating_refuses_an_unmigrated_database(
     sql_backend: Backend,
 ) -> None:
-    with pytest.raises(StorageError, match=r"at revision none, this certbound needs 0001: run"):
+    with pytest.raises(StorageError, match=r"at revision none, this certbound needs 0002: run"):
         await sql_backend.open_sql(migrate=False)
 
     async with await sql_backend.open_sql(migrate=True) as stores:

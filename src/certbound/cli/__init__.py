@@ -44,12 +44,20 @@ def _root(
 
 
 def _register() -> None:
-    from certbound.cli import clients, keys, pki, serve
+    from certbound.cli import clients, db, keys, pki, serve, token
 
     app.add_typer(pki.app, name="pki")
     app.command("serve")(serve.serve)
     app.add_typer(clients.app, name="clients")
     app.add_typer(keys.app, name="keys")
+    app.add_typer(db.app, name="db")
+    app.command("token")(token.token)
+    app.command("call")(token.call)
+    from certbound.cli import demo, example_api, gateway
+
+    app.command("gateway")(gateway.gateway)
+    app.command("example-api")(example_api.example_api)
+    app.command("demo")(demo.demo)
 
 
 _register()

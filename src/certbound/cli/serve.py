@@ -161,6 +161,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Worker processes sharing the listeners, e.g. one per core (default 1).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
     database_url: DatabaseUrlOpt = None,
     json_logs: Annotated[
@@ -177,6 +185,7 @@ def serve(
             "server.mtls_port": mtls_port,
             "server.issuer": issuer,
             "server.mtls_base_url": mtls_base_url,
+            "server.workers": workers,
             "tls.cert": tls_cert,
             "tls.key": tls_key,
             "trust.anchors": trust_anchors,
@@ -191,6 +200,11 @@ def serve(
     configure_logging(json_logs=json_logs)
     files, env = _tls_files(settings)
     demo = (_demo_client(),) if env is not None and env.created else ()
+    if settings.server.workers > 1:
+        from certbound.cli._serve_workers import serve_workers
+
+        serve_workers(settings, files, env, demo)
+        return
     try:
         runtime = Runtime.prepare(settings, files, register_on_start=demo)
         app = runtime.app()

@@ -8,11 +8,20 @@ an error names the key and why.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,8 +30,10 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "AdminSettings",
     "ConfigError",
     "MtlsSettings",
+    "RegistrationSettings",
     "ServerSettings",
     "Settings",
     "StorageSettings",
@@ -76,10 +87,41 @@ class TlsSettings(_Section):
     session_tickets: bool = False
 
 
+_HEADER_SOURCES = ("rfc9440", "nginx", "xfcc")
+_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
+
+
 class TrustSettings(_Section):
     anchors: Path | None = None  # PEM bundle of CAs for tls_client_auth
+    intermediates: Path | None = None  # PEM bundle of CAs to complete paths; never anchors
     crls: tuple[Path, ...] = ()
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose certificate headers are believed
+    header_sources: tuple[str, ...] = _HEADER_SOURCES  # read from trusted proxies, in order
+    nginx_header: str = "ssl-client-cert"  # header nginx fills from $ssl_client_escaped_cert
+
+    @field_validator("header_sources")
+    @classmethod
+    def _known_sources(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [s for s in value if s not in _HEADER_SOURCES]
+        if unknown:
+            raise ValueError(
+                f"unknown source(s) {', '.join(unknown)}; known: {', '.join(_HEADER_SOURCES)}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("names a source twice")
+        if not value:
+            raise ValueError(
+                "at least one source is required (trusted_proxies decides whether any is read)"
+            )
+        return value
+
+    @field_validator("nginx_header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        lowered = value.strip().lower()
+        if not _HEADER_NAME.fullmatch(lowered):
+            raise ValueError("must be an HTTP header name")
+        return lowered
 
 
 class StorageSettings(_Section):
@@ -121,6 +163,74 @@ class MtlsSettings(_Section):
         return value
 
 
+_X5T_S256 = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def _no_double_secret(value: SecretStr | None, file: Path | None, name: str) -> None:
+    if value is not None and file is not None:
+        raise ValueError(f"set {name} or {name}_file, not both")
+
+
+class AdminSettings(_Section):
+    """The admin API (``/admin/``): off unless a token or an admin certificate is configured.
+
+    ``token`` (env ``CERTBOUND_ADMIN__TOKEN``) or ``token_file`` (one line) is the bearer token;
+    only its SHA-256 is kept in memory. ``client_cert_thumbprints`` are RFC 8705 §3.1
+    ``x5t#S256`` values of admin client certificates; ``client_subject_dns`` (RFC 4514) admit a
+    certificate that chains to the trust anchors (like ``tls_client_auth``) with that subject.
+    """
+
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    client_cert_thumbprints: tuple[str, ...] = ()
+    client_subject_dns: tuple[str, ...] = ()
+
+    @field_validator("client_cert_thumbprints")
+    @classmethod
+    def _thumbprints(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not _X5T_S256.fullmatch(v)]
+        if bad:
+            raise ValueError(f"not an x5t#S256 thumbprint (43 base64url characters): {bad[0]!r}")
+        return value
+
+    @field_validator("client_subject_dns")
+    @classmethod
+    def _dns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from certbound.core.mtls.subject import DistinguishedNameError, parse_dn
+
+        for dn in value:
+            try:
+                parse_dn(dn)
+            except DistinguishedNameError as exc:
+                raise ValueError(f"{dn!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> AdminSettings:
+        _no_double_secret(self.token, self.token_file, "token")
+        return self
+
+
+class RegistrationSettings(_Section):
+    """RFC 7591 dynamic registration at ``/register``: off unless ``open`` or an initial access
+    token (``initial_access_token`` / env ``CERTBOUND_REGISTRATION__INITIAL_ACCESS_TOKEN``, or
+    ``initial_access_token_file``) is configured."""
+
+    open: bool = False
+    initial_access_token: SecretStr | None = None
+    initial_access_token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> RegistrationSettings:
+        _no_double_secret(
+            self.initial_access_token, self.initial_access_token_file, "initial_access_token"
+        )
+        has_token = self.initial_access_token or self.initial_access_token_file
+        if self.open and has_token:
+            raise ValueError("open registration takes no initial access token: choose one")
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration. Sections mirror the TOML tables."""
 
@@ -138,6 +248,8 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     mtls: MtlsSettings = Field(default_factory=MtlsSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    registration: RegistrationSettings = Field(default_factory=RegistrationSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,9 @@ with its port: ``revoked`` (a :class:`RevokedTokenStore`) enables the introspect
 and revocation (RFC 7009) endpoints, which without it answer 404 like an unknown endpoint;
 ``replay`` (a :class:`ReplayCache`) enables ``private_key_jwt`` at the introspection and
 revocation endpoints, and a policy that lists ``private_key_jwt`` without it is refused at
-construction (a missing security input stops start-up, STYLE.md rule 8). The token endpoint
+construction (a missing security input stops start-up, STYLE.md rule 8); ``registration`` (a
+:class:`RegistrationPolicy` that is enabled) with ``registration_tokens`` enables RFC 7591 / 7592
+registration at ``/register``, listed as ``registration_endpoint``. The token endpoint
 (``endpoints/token.py``) does not yet hand a
 :class:`~certbound.core.client_auth.ClientAssertionVerifier` to ``authenticate_client``; until
 it does, ``private_key_jwt`` clients are refused there (``method_not_allowed``).
@@ -37,6 +39,11 @@ from certbound.core.endpoints.discovery import (
 )
 from certbound.core.endpoints.introspection import IntrospectionEndpoint
 from certbound.core.endpoints.jwks import jwks_document
+from certbound.core.endpoints.registration import (
+    RegistrationEndpoint,
+    RegistrationPolicy,
+    RegistrationTokenStore,
+)
 from certbound.core.endpoints.revocation import RevocationEndpoint
 from certbound.core.endpoints.token import TokenEndpoint
 from certbound.core.errors import MethodNotAllowedError, NotFoundError, OAuthError
@@ -58,7 +65,7 @@ from certbound.core.ports import (
 
 __all__ = ["ENDPOINTS", "Provider", "SigningKeys", "default_grants", "error_response"]
 
-ENDPOINTS: Final = ("token", "discovery", "jwks", "introspection", "revocation")
+ENDPOINTS: Final = ("token", "discovery", "jwks", "introspection", "revocation", "registration")
 _TOKEN_ENDPOINTS: Final = ("introspection", "revocation")  # served only with a RevokedTokenStore
 
 
@@ -114,6 +121,24 @@ def _token_endpoints(
     )
 
 
+def _registration_endpoint(
+    clients: ClientStore,
+    policy: ServerPolicy,
+    events: EventSink,
+    registration: RegistrationPolicy | None,
+    tokens: RegistrationTokenStore | None,
+) -> RegistrationEndpoint | None:
+    """RFC 7591 / 7592, when enabled; an enabled policy without a token store is refused."""
+    if registration is None or not registration.enabled:
+        return None
+    if tokens is None:
+        raise ValueError(
+            "registration is enabled but has no RegistrationTokenStore (registration_tokens=...)"
+            " to keep the registration access tokens (RFC 7592 section 3)"
+        )
+    return RegistrationEndpoint(clients, tokens, policy, registration, events)
+
+
 class Provider:
     """The authorization server's protocol core (see the module docstring)."""
 
@@ -123,6 +148,7 @@ class Provider:
         "_grants",
         "_keys",
         "_policy",
+        "_registration",
         "_token",
         "_token_endpoints",
         "_verifier",
@@ -141,6 +167,8 @@ class Provider:
         *,
         revoked: RevokedTokenStore | None = None,
         replay: ReplayCache | None = None,
+        registration: RegistrationPolicy | None = None,
+        registration_tokens: RegistrationTokenStore | None = None,
     ) -> None:
         if PRIVATE_KEY_JWT in policy.client_auth_methods and replay is None:
             raise ValueError(
@@ -159,6 +187,9 @@ class Provider:
             if revoked is None
             else _token_endpoints(clients, jwks_fetcher, policy, events, revoked, replay)
         )
+        self._registration = _registration_endpoint(
+            clients, policy, events, registration, registration_tokens
+        )
 
     @property
     def policy(self) -> ServerPolicy:
@@ -176,9 +207,10 @@ class Provider:
     def endpoints(self) -> tuple[str, ...]:
         """The endpoint names this provider serves (introspection and revocation only with a
         revoked-token store)."""
-        if self._token_endpoints is None:
-            return tuple(e for e in ENDPOINTS if e not in _TOKEN_ENDPOINTS)
-        return ENDPOINTS
+        absent = set(_TOKEN_ENDPOINTS) if self._token_endpoints is None else set()
+        if self._registration is None:
+            absent.add("registration")
+        return tuple(e for e in ENDPOINTS if e not in absent)
 
     def replace_verifier(self, verifier: ChainVerifier) -> None:
         """Swap the trust store's verifier (hot reload); one attribute store, atomic for asyncio."""
@@ -204,7 +236,9 @@ class Provider:
             )
         if endpoint in _TOKEN_ENDPOINTS:
             return await self._token_endpoint(endpoint, request)
-        if endpoint not in ENDPOINTS:
+        if endpoint == "registration" and self._registration is not None:
+            return await self._registration.handle(request, now=self._now())
+        if endpoint not in self.endpoints:
             raise NotFoundError("unknown endpoint", detail=f"endpoint={endpoint[:64]!r}")
         if request.method not in ("GET", "HEAD"):
             raise _ReadOnlyError(f"the {endpoint} endpoint accepts GET only")

@@ -16,6 +16,9 @@ JSON ``null`` counts as absent. Decisions beyond the RFCs, each a rule below:
   credentials get no refresh token); ``client_credentials`` never for a public client (§4.4).
 - No secrets: ``client_secret`` and the other server-assigned members are refused.
 - Unknown members are kept verbatim in ``Client.extra`` when they are plain JSON.
+- Members named ``certbound_*`` (e.g. ``certbound_introspect_any``, RFC 7662 §4) are the
+  operator's grants: only a ``trusted_caller`` (the CLI, the admin API) sets them. Dynamic
+  registration (RFC 7591 / RFC 7592) may echo a stored value unchanged and keeps the grants.
 """
 
 from __future__ import annotations
@@ -46,7 +49,13 @@ from certbound.core.mtls.subject import DistinguishedNameError, normalize_ip, pa
 from certbound.core.policy import ServerPolicy
 from certbound.core.scopes import parse_scope
 
-__all__ = ["GRANT_TYPES", "PRIVATE_JWK_MEMBERS", "merge_update", "validate_client_metadata"]
+__all__ = [
+    "GRANT_TYPES",
+    "OPERATOR_ONLY_PREFIX",
+    "PRIVATE_JWK_MEMBERS",
+    "merge_update",
+    "validate_client_metadata",
+]
 
 GRANT_TYPES: Final = ("client_credentials", "authorization_code", "refresh_token")
 # RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2: members only a private (or symmetric) key has.
@@ -58,6 +67,8 @@ _SERVER_ASSIGNED: Final = (
     "registration_client_uri",
     "client_id_issued_at",
 )
+# Members only the operator sets (admin API, CLI), never a client registering itself.
+OPERATOR_ONLY_PREFIX: Final = "certbound_"
 _CLIENT_ID: Final = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 _DNS_LABEL: Final = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _DNS_NAME: Final = re.compile(rf"(?:\*\.)?{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
@@ -458,13 +469,38 @@ def _as_object(raw: Any) -> Mapping[str, Any]:
 
 
 def _check_client_id(client_id: str) -> str:
-    if not _CLIENT_ID.fullmatch(client_id):
+    if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
         _fail("client_id", "must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -")
     return client_id
 
 
+def _operator_grants(
+    meta: Mapping[str, Any], existing: Client | None, *, trusted_caller: bool
+) -> dict[str, Any]:
+    """The ``certbound_*`` members to keep from ``existing``; refuse an untrusted caller's own.
+
+    The one place that decides who may set operator-only metadata: a trusted caller (CLI, admin
+    API) sets them like any member; an untrusted one (dynamic registration) may only repeat the
+    stored value, and the stored grants are carried over whatever it sends.
+    """
+    if trusted_caller:
+        return {}
+    stored = existing.extra if existing is not None else {}
+    kept = {k: v for k, v in stored.items() if k.startswith(OPERATOR_ONLY_PREFIX)}
+    for name, value in meta.items():
+        if name.startswith(OPERATOR_ONLY_PREFIX) and value is not None and kept.get(name) != value:
+            _fail(name, "is set by the server's operator (admin API or CLI), not by registration")
+    return kept
+
+
 def _build(
-    meta: Mapping[str, Any], client_id: str, *, now: int, issued_at: int, policy: ServerPolicy
+    meta: Mapping[str, Any],
+    client_id: str,
+    *,
+    now: int,
+    issued_at: int,
+    policy: ServerPolicy,
+    operator_grants: Mapping[str, Any],
 ) -> Client:
     method = _auth_method(meta, policy)
     grants = _grant_types(meta, method)
@@ -482,7 +518,7 @@ def _build(
         tls_client_certificate_bound_access_tokens=_bound_tokens(meta, policy),
         access_token_lifetime=_lifetime(meta),
         client_id_issued_at=issued_at,
-        extra=_extra(meta),
+        extra={**_extra(meta), **operator_grants},
         **_subject_fields(meta, method),
     )
 
@@ -504,13 +540,17 @@ def validate_client_metadata(
     now: int,
     policy: ServerPolicy,
     generate_id: Callable[[], str],
+    trusted_caller: bool = True,
 ) -> Client:
     """A new :class:`Client` from registration metadata (RFC 7591 §2), issued at ``now``.
 
     ``client_id`` is the operator's choice (CLI/admin) or None to use ``generate_id()``; a
     ``client_id`` member in ``raw`` is accepted only when it repeats the operator's choice.
+    ``trusted_caller``: False for self-service registration (RFC 7591), which may not set
+    operator-only (``certbound_*``) members.
     """
     meta = _as_object(raw)
+    kept = _operator_grants(meta, None, trusted_caller=trusted_caller)
     _refuse_server_assigned(meta, issued_at=None)
     requested = meta.get("client_id")
     if requested is not None and requested != client_id:
@@ -521,22 +561,36 @@ def validate_client_metadata(
         now=now,
         issued_at=now,
         policy=policy,
+        operator_grants=kept,
     )
 
 
 def merge_update(
-    existing: Client, raw: Mapping[str, Any], *, now: int, policy: ServerPolicy
+    existing: Client,
+    raw: Mapping[str, Any],
+    *,
+    now: int,
+    policy: ServerPolicy,
+    trusted_caller: bool = True,
 ) -> Client:
     """RFC 7592 §2.2 full replacement of ``existing``'s metadata by ``raw``.
 
-    Omitted fields take their defaults (they are not carried over). ``client_id``, if sent, must
-    be the client's own; ``client_id_issued_at`` is kept (and may be echoed unchanged).
+    Omitted fields take their defaults (they are not carried over), except that for an
+    untrusted caller (``trusted_caller=False``: the client itself, RFC 7592) the operator's
+    ``certbound_*`` grants are kept. ``client_id``, if sent, must be the client's own;
+    ``client_id_issued_at`` is kept (and may be echoed unchanged).
     """
     meta = _as_object(raw)
+    kept = _operator_grants(meta, existing, trusted_caller=trusted_caller)
     _refuse_server_assigned(meta, issued_at=existing.client_id_issued_at)
     requested = meta.get("client_id")
     if requested is not None and requested != existing.client_id:
         _fail("client_id", "does not match the client being updated (RFC 7592 section 2.2)")
     return _build(
-        meta, existing.client_id, now=now, issued_at=existing.client_id_issued_at, policy=policy
+        meta,
+        existing.client_id,
+        now=now,
+        issued_at=existing.client_id_issued_at,
+        policy=policy,
+        operator_grants=kept,
     )

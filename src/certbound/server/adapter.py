@@ -1,20 +1,28 @@
-"""Starlette ⇄ core: build a core Request, call the Provider, render its Response.
+"""ASGI ⇄ core: build a core Request, call the Provider, render its Response.
 
 Every failure leaves here as an OAuth JSON body: ``OAuthError`` as itself, a storage failure as
 503 ``temporarily_unavailable``, anything else as a generic 500 ``server_error`` whose traceback
 goes to the log only (STYLE.md "six hops", hop 6).
+
+An endpoint is a plain ASGI app (:class:`OAuthEndpoint`): the scope already holds everything the
+core needs, so no framework request object is built on the token endpoint's hot path. The values
+are the ones Starlette's ``Request`` gives (``url.path``, ``url.query``, ``base_url``, headers,
+``stream()``); the rare inputs where Starlette's URL parsing could differ from the raw scope (a
+query string, ``?``/``#``/``\\`` in the path) are computed through Starlette itself.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from starlette.datastructures import URL
 from starlette.requests import ClientDisconnect
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response as StarletteResponse
+from starlette.types import Receive, Scope, Send
 
 from certbound.core.errors import (
     OAuthError,
@@ -26,29 +34,64 @@ from certbound.core.messages import Request, Response
 from certbound.core.mtls.certificate import PeerCertificate
 from certbound.core.ports import StorageError
 
-__all__ = ["EndpointHandler", "error_response", "oauth_endpoint", "read_body", "render"]
+__all__ = [
+    "EndpointHandler",
+    "OAuthEndpoint",
+    "error_response",
+    "oauth_endpoint",
+    "peer_of",
+    "read_body",
+    "render",
+    "to_core",
+]
 
 log = logging.getLogger("certbound.server")
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_URL_SPECIAL = ("?", "#", "\\", "\t", "\r", "\n")  # Starlette's URL/urlsplit alter these
+_BASE_URLS: dict[tuple[Any, ...], str] = {}  # (scheme, host header, server, root) -> base URL
+_BASE_URLS_MAX = 64  # the Host header is the client's: keep the memo small
 
 
 class EndpointHandler(Protocol):
     async def handle(self, endpoint: str, request: Request) -> Response: ...
 
 
-async def read_body(request: StarletteRequest, limit: int) -> bytes:
-    """The body, refusing more than ``limit`` bytes (413) without reading the rest into memory."""
-    declared = request.headers.get("content-length")
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """The first raw header ``name`` (as Starlette's ``Headers.get``), or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def peer_of(request: StarletteRequest) -> PeerCertificate | None:
+    """The certificate that the certsource middleware attached (TLS layer or trusted proxy)."""
+    return _peer(request.scope)
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The body, refusing more than ``limit`` bytes (413) without reading the rest into memory;
+    ``ClientDisconnect`` when the client goes away first (as Starlette's ``stream()``)."""
+    declared = _header(scope, b"content-length")
     if declared is not None:
         try:
-            if int(declared) > limit:
+            if int(declared.decode("latin-1")) > limit:
                 raise RequestTooLargeError(f"request body larger than {limit} bytes")
         except ValueError:
             raise RequestTooLargeError("invalid Content-Length") from None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        if message["type"] != "http.request":
+            continue
+        more = bool(message.get("more_body", False))
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise RequestTooLargeError(f"request body larger than {limit} bytes")
@@ -56,24 +99,48 @@ async def read_body(request: StarletteRequest, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def peer_of(request: StarletteRequest) -> PeerCertificate | None:
+def _path(scope: Scope) -> str:
+    path: str = scope["path"]
+    if path.startswith("//") or any(c in path for c in _URL_SPECIAL):
+        return URL(scope=scope).path
+    return path
+
+
+def _base_url(scope: Scope) -> str:
+    """``str(request.base_url)`` without its trailing slash, memoised per host and listener."""
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    key = (scope.get("scheme", "http"), _header(scope, b"host"), scope.get("server"), root)
+    base = _BASE_URLS.get(key)
+    if base is None:
+        path = root if root.endswith("/") else root + "/"
+        base_scope = {**scope, "path": path, "query_string": b"", "root_path": root}
+        base = str(URL(scope=base_scope)).rstrip("/")
+        if len(_BASE_URLS) >= _BASE_URLS_MAX:
+            _BASE_URLS.clear()
+        _BASE_URLS[key] = base
+    return base
+
+
+def _peer(scope: Scope) -> PeerCertificate | None:
     """The certificate that the certsource middleware attached (TLS layer or trusted proxy)."""
-    peer = request.scope.get("state", {}).get("peer_certificate")
+    peer = scope.get("state", {}).get("peer_certificate")
     return peer if isinstance(peer, PeerCertificate) else None
 
 
-async def to_core(request: StarletteRequest, limit: int) -> Request:
-    body = await read_body(request, limit) if request.method in ("POST", "PUT", "PATCH") else b""
-    client = request.client
+async def to_core(scope: Scope, receive: Receive, limit: int) -> Request:
+    """The core Request for an ASGI HTTP request, reading its body (see the module docstring)."""
+    method: str = scope["method"]
+    body = await read_body(scope, receive, limit) if method in _BODY_METHODS else b""
+    client = scope.get("client")
     return Request(
-        method=request.method,
-        path=request.url.path,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        method=method,
+        path=_path(scope),
+        headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
         body=body,
-        query=request.url.query,
-        peer=peer_of(request),
-        client_address=client.host if client else None,
-        base_url=str(request.base_url).rstrip("/"),
+        query=URL(scope=scope).query if scope.get("query_string") else "",
+        peer=_peer(scope),
+        client_address=client[0] if client is not None else None,
+        base_url=_base_url(scope),
     )
 
 
@@ -99,15 +166,26 @@ def error_response(exc: OAuthError) -> StarletteResponse:
     )
 
 
-def oauth_endpoint(
-    provider: Callable[[], EndpointHandler], endpoint: str, *, max_body: int
-) -> Callable[[StarletteRequest], Awaitable[StarletteResponse]]:
-    """A Starlette endpoint that hands the request to ``provider().handle(endpoint, …)``."""
+class OAuthEndpoint:
+    """An ASGI app that hands each request to ``provider().handle(endpoint, …)``."""
 
-    async def handler(request: StarletteRequest) -> StarletteResponse:
+    __slots__ = ("__name__", "_endpoint", "_max_body", "_provider")
+
+    def __init__(
+        self, provider: Callable[[], EndpointHandler], endpoint: str, *, max_body: int
+    ) -> None:
+        self._provider, self._endpoint, self._max_body = provider, endpoint, max_body
+        self.__name__ = f"{endpoint}_endpoint"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self._respond(scope, receive)
+        await response(scope, receive, send)
+
+    async def _respond(self, scope: Scope, receive: Receive) -> StarletteResponse:
+        endpoint = self._endpoint
         try:
-            core_request = await to_core(request, max_body)
-            return render(await provider().handle(endpoint, core_request))
+            core_request = await to_core(scope, receive, self._max_body)
+            return render(await self._provider().handle(endpoint, core_request))
         except OAuthError as exc:
             return error_response(exc)
         except ClientDisconnect:
@@ -121,5 +199,9 @@ def oauth_endpoint(
             log.exception("unexpected error on %s", endpoint)
             return error_response(ServerError("internal error"))
 
-    handler.__name__ = f"{endpoint}_endpoint"
-    return handler
+
+def oauth_endpoint(
+    provider: Callable[[], EndpointHandler], endpoint: str, *, max_body: int
+) -> OAuthEndpoint:
+    """The ASGI endpoint for ``endpoint`` (Starlette routes treat a non-function as ASGI)."""
+    return OAuthEndpoint(provider, endpoint, max_body=max_body)

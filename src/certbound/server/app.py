@@ -1,28 +1,42 @@
-"""create_app(): the Starlette application for both listeners.
+"""create_app(): the ASGI application for both listeners.
 
 The certificate-source middleware runs first (TLS extension, or a trusted proxy's header), then
 the routes hand requests to the core Provider through the adapter. 404/405 from routing and any
 HTTP error answer in OAuth JSON, never HTML.
+
+The app is a Starlette application with one shortcut: a request for an OAuth endpoint's exact
+path with a method that endpoint accepts (``routes.direct_routes``) runs through the same error
+and certificate middleware straight into the endpoint, skipping the router and Starlette's
+exception middleware (neither has anything to do there: the endpoint answers every error
+itself). Everything else — lifespan, 404, 405, redirects, ``/healthz`` — is Starlette's. The
+certificate middleware remembers the :class:`PeerCertificate` parsed from each TLS chain, so a
+keep-alive connection parses its client certificate once, not per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import cached_property
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from certbound.certsource.middleware import ClientCertificateMiddleware
 from certbound.certsource.trusted_proxy import TrustedProxies
 from certbound.core.errors import InvalidRequestError, MethodNotAllowedError, NotFoundError
+from certbound.core.mtls.certificate import CertificateSource, PeerCertificate
 from certbound.server.adapter import EndpointHandler, error_response
-from certbound.server.routes import build_routes
+from certbound.server.routes import DirectRoute, build_routes, direct_routes
 
-__all__ = ["create_app"]
+__all__ = ["CertboundApp", "TlsPeerCachingMiddleware", "create_app"]
 
 
 async def _http_error(_: StarletteRequest, exc: Exception) -> Response:
@@ -35,6 +49,62 @@ async def _http_error(_: StarletteRequest, exc: Exception) -> Response:
     return error_response(err)
 
 
+def _tls_chain(scope: Scope) -> tuple[str, ...] | None:
+    """The ASGI TLS extension's ``client_cert_chain`` as a key, if it is a non-empty PEM list."""
+    extensions = scope.get("extensions")
+    tls = extensions.get("tls") if isinstance(extensions, dict) else None
+    chain = tls.get("client_cert_chain") if isinstance(tls, dict) else None
+    if isinstance(chain, list | tuple) and chain and all(type(c) is str for c in chain):
+        return tuple(chain)
+    return None
+
+
+class TlsPeerCachingMiddleware(ClientCertificateMiddleware):
+    """:class:`ClientCertificateMiddleware` that parses each TLS client chain once.
+
+    Only requests without certificate headers and with a well-formed TLS chain are served from
+    the memo; the chain's PEM text is the key, so the result is the one parsing would give.
+    Malformed chains are never remembered (they are refused each time, as before). Bounded:
+    the oldest entry leaves past :attr:`MAX_ENTRIES`.
+    """
+
+    MAX_ENTRIES = 1024
+
+    @cached_property
+    def _peers(self) -> dict[tuple[str, ...], PeerCertificate]:
+        return {}
+
+    def _resolve(self, scope: Scope, found: Mapping[str, Sequence[str]]) -> PeerCertificate | None:
+        key = None if found else _tls_chain(scope)
+        if key is None:
+            return super()._resolve(scope, found)
+        peer = self._peers.get(key)
+        if peer is None:
+            peer = super()._resolve(scope, found)
+            if peer is not None and peer.source is CertificateSource.TLS:
+                if len(self._peers) >= self.MAX_ENTRIES:
+                    del self._peers[next(iter(self._peers))]
+                self._peers[key] = peer
+        return peer
+
+
+class CertboundApp(Starlette):
+    """Starlette, plus the direct path to the OAuth endpoints (see the module docstring)."""
+
+    def __init__(self, *, direct: ASGIApp, table: Mapping[str, DirectRoute], **kw: Any) -> None:
+        super().__init__(**kw)
+        self._direct, self._table = direct, table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path") and not scope.get("query_string"):
+            route = self._table.get(scope["path"])
+            if route is not None and scope["method"] in route[0]:
+                scope["app"] = self
+                await self._direct(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     provider: Callable[[], EndpointHandler],
     *,
@@ -42,20 +112,33 @@ def create_app(
     max_body: int = 64 * 1024,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
     header_sources: Sequence[str] = ("rfc9440", "nginx", "xfcc"),
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The ASGI app. ``provider`` returns the current core Provider (swapped on reload)."""
+    """The ASGI app. ``provider`` returns the current core Provider (swapped on reload);
+    ``extra_routes`` (e.g. the admin API) are matched after the OAuth endpoints."""
 
     @asynccontextmanager
     async def no_lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
 
-    return Starlette(
-        routes=build_routes(provider, max_body=max_body),
+    routes = [*build_routes(provider, max_body=max_body), *extra_routes]
+    table = direct_routes(routes)
+    sources = tuple(header_sources)
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        await table[scope["path"]][1](scope, receive, send)
+
+    certificates = TlsPeerCachingMiddleware(
+        dispatch, trusted_proxies=trusted_proxies, header_sources=sources
+    )
+    direct = ServerErrorMiddleware(certificates)
+    return CertboundApp(
+        direct=direct,
+        table=table,
+        routes=routes,
         middleware=[
             Middleware(
-                ClientCertificateMiddleware,
-                trusted_proxies=trusted_proxies,
-                header_sources=tuple(header_sources),
+                TlsPeerCachingMiddleware, trusted_proxies=trusted_proxies, header_sources=sources
             )
         ],
         exception_handlers={HTTPException: _http_error},

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import uvicorn
 
-from certbound.server._tlsproto import TlsH11Protocol, TlsHttpToolsProtocol
+from certbound.server._tlsproto import BufferedTlsHttpToolsProtocol, TlsH11Protocol
 from certbound.server.tls import switching_context
 
 __all__ = ["ListenerGroup", "ListenerSpec", "bind_socket", "run_listeners", "serve_listeners"]
@@ -46,12 +46,19 @@ class ListenerSpec:
     sock: socket.socket | None = None  # pre-bound (multi-process); host/port then informative
 
 
-def bind_socket(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
-    """Bind and listen at once (connections queue until served); IPv6 if ``host`` has ':'."""
+def bind_socket(
+    host: str, port: int, *, backlog: int = 2048, reuse_port: bool = False
+) -> socket.socket:
+    """Bind and listen at once (connections queue until served); IPv6 if ``host`` has ':'.
+
+    ``reuse_port`` sets ``SO_REUSEPORT`` (Linux, BSD): several sockets of this user on one port,
+    the kernel spreading connections over them (one per worker process)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.listen(backlog)
     except OSError:
@@ -112,10 +119,10 @@ class _ListenerServer(uvicorn.Server):
         self._on_started()
 
 
-def _http_protocol(http: HttpImpl) -> type[asyncio.Protocol]:
+def _http_protocol(http: HttpImpl) -> type[asyncio.BaseProtocol]:
     if http == "h11" or (http == "auto" and importlib.util.find_spec("httptools") is None):
         return TlsH11Protocol
-    return TlsHttpToolsProtocol
+    return BufferedTlsHttpToolsProtocol
 
 
 class ListenerGroup:

@@ -191,6 +191,22 @@ class DynamicTrust:
         with self._lock:
             self._publish(new)
 
+    def replace_anchors(self, certs: Iterable[x509.Certificate]) -> None:
+        """Replace the configured CA anchors (admin API); new handshakes use them at once.
+
+        The caller validates them (``TrustStore`` refuses a non-CA); the registered self-signed
+        certificates are kept. A new generation is published even if the set is unchanged.
+        """
+        anchors = tuple(certs)
+        with self._lock:
+            self._anchors = anchors
+            generation = self._snapshot.generation + 1
+            self._snapshot = TrustMaterial(anchors + tuple(self._registered), generation)
+
+    @property
+    def anchors(self) -> tuple[x509.Certificate, ...]:
+        return self._anchors
+
     def _publish(self, registered: frozenset[x509.Certificate]) -> None:
         if registered == self._registered:
             return

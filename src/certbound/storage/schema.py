@@ -5,13 +5,14 @@ these tables; a test compares the migrated database with this module.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, MetaData, Table, Text
 
 __all__ = [
     "CLIENTS_REVISION",
     "METADATA",
     "clients",
     "meta",
+    "registration_tokens",
     "revoked_tokens",
     "used_jtis",
 ]
@@ -61,4 +62,19 @@ used_jtis = Table(
     Column("jti", Text, primary_key=True),
     Column("expires_at", BigInteger, nullable=False),
     Index(None, "expires_at"),
+)
+
+# RFC 7592 registration access tokens: only their SHA-256 (hex), one per client. Removing the
+# client removes its token (ON DELETE CASCADE; SQLite connections enable foreign_keys).
+registration_tokens = Table(
+    "registration_tokens",
+    METADATA,
+    Column(
+        "client_id",
+        Text,
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("token_sha256", Text, nullable=False),
+    Column("issued_at", BigInteger, nullable=False),
 )

@@ -16,6 +16,10 @@ RFC 7521 §4.2), and runs the one method the client registered:
   requires bound tokens) it must present a certificate, else ``invalid_request``: "a public
   client must present a certificate".
 
+Given a :class:`~certbound.core.client_auth._cache.CachingClientStore`, the client is looked up
+through its cache, and a certificate chain that already authenticated the client under the same
+registration revision and trust answers from it (``_cache`` says exactly when).
+
 Every other failure is the same public ``invalid_client`` ("client authentication failed"), so a
 caller cannot learn which part failed or whether the client exists; the cause goes to the error's
 private ``detail`` and to a :class:`~certbound.core.events.ClientAuthFailed` event. A request
@@ -32,6 +36,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
+from certbound.core.client_auth._cache import AuthenticationCache, CachingClientStore
 from certbound.core.client_auth._failure import AuthFailureReason, ClientAuthFailure
 from certbound.core.client_auth.private_key_jwt import (
     PRIVATE_KEY_JWT,
@@ -60,6 +65,8 @@ __all__ = [
     "SUPPORTED_METHODS",
     "AuthFailureReason",
     "AuthenticatedClient",
+    "AuthenticationCache",
+    "CachingClientStore",
     "ClientAssertionVerifier",
     "authenticate_client",
 ]
@@ -91,6 +98,7 @@ class _Checks:
     now: dt.datetime
     allowed_methods: Collection[str]
     assertions: ClientAssertionVerifier | None
+    cache: AuthenticationCache | None = None
 
 
 def _authorization_scheme(request: Request) -> str | None:
@@ -164,12 +172,23 @@ async def _run_method(
         await _authenticate_assertion(client, form, checks)
     elif peer is None:
         raise ClientAuthFailure(AuthFailureReason.NO_CERTIFICATE, "no client certificate")
-    elif method == TLS_CLIENT_AUTH:
+    else:
+        await _authenticate_mtls(client, peer, checks)
+
+
+async def _authenticate_mtls(client: Client, peer: PeerCertificate, checks: _Checks) -> None:
+    """§2.1 or §2.2; answered by the cache when this chain already authenticated the client."""
+    cache = checks.cache
+    if cache is not None and cache.authenticated(client, peer, checks.verifier, checks.now):
+        return
+    if client.token_endpoint_auth_method == TLS_CLIENT_AUTH:
         authenticate_tls_client_auth(client, peer, checks.verifier, checks.now)
     else:
         await authenticate_self_signed_tls_client_auth(
             client, peer, checks.jwks_fetcher, checks.now
         )
+    if cache is not None:
+        cache.remember(client, peer, checks.verifier, checks.now)
 
 
 def _refusal(failure: ClientAuthFailure, request: Request) -> OAuthError:
@@ -203,7 +222,8 @@ async def authenticate_client(
     the certificate its bound tokens need).
     """
     client_id = method = None
-    checks = _Checks(verifier, jwks_fetcher, now, allowed_methods, assertions)
+    cache = clients.cache if isinstance(clients, CachingClientStore) else None
+    checks = _Checks(verifier, jwks_fetcher, now, allowed_methods, assertions, cache)
     try:
         if (method := _refused_method(form, request)) is not None:
             raise ClientAuthFailure(

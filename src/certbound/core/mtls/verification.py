@@ -11,6 +11,11 @@ intermediate, or equally a foreign leaf sent without its CA). Otherwise ``expire
 ``not_yet_valid`` (any certificate of the path, anchor included), ``wrong_eku``, and ``invalid``
 for anything else the profile rejects (CA:TRUE leaf, extensions, weak keys, depth).
 
+Chain completion: a TLS-terminating proxy may forward the leaf alone (nginx's
+``$ssl_client_escaped_cert``). ``intermediates`` is a pool of CA certificates offered to path
+building after the presented ones (RFC 5280 §6: the path may use any certificate the verifier
+holds); they are never trust anchors, so a path must still end at one of the store.
+
 Revocation (RFC 5280 §6.3; direct, complete CRLs only): for each certificate of the built path but
 the anchor, the CRLs named after its issuer, signed by the issuer's key and allowed by its keyUsage
 (cRLSign) are consulted; a listed serial is ``revoked`` (even from a stale CRL). No such CRL: not
@@ -127,11 +132,17 @@ class VerifiedChain:
 class ChainVerifier:
     """Validates presented chains against a :class:`TrustStore` (RFC 5280 §6, RFC 8705 §2.1)."""
 
-    __slots__ = ("_builder", "_crl_policy", "_store")
+    __slots__ = ("_builder", "_crl_policy", "_intermediates", "_store")
 
     def __init__(
-        self, store: TrustStore, *, max_chain_depth: int = 8, crl_policy: CrlPolicy = "strict"
+        self,
+        store: TrustStore,
+        *,
+        intermediates: Iterable[x509.Certificate] = (),
+        max_chain_depth: int = 8,
+        crl_policy: CrlPolicy = "strict",
     ) -> None:
+        """``intermediates``: CA certificates used to build paths, not trusted (module docstring)."""
         if not 1 <= max_chain_depth <= 255:
             raise ValueError(f"max_chain_depth must be 1..255, not {max_chain_depth}")
         if crl_policy not in ("strict", "soft"):
@@ -140,6 +151,7 @@ class ChainVerifier:
             x509.SubjectAlternativeName, Criticality.AGNOSTIC, None
         )
         self._store = store
+        self._intermediates = tuple(intermediates)
         self._crl_policy = crl_policy
         self._builder = (
             PolicyBuilder()
@@ -155,7 +167,8 @@ class ChainVerifier:
         at = at or dt.datetime.now(dt.UTC)
         verifier = self._builder.time(at).build_client_verifier()
         try:
-            chain = tuple(verifier.verify(peer.leaf, list(peer.intermediates)).chain)
+            untrusted = [*peer.intermediates, *self._intermediates]
+            chain = tuple(verifier.verify(peer.leaf, untrusted).chain)
         except VerificationError as exc:
             raise self._explain(peer, str(exc), at) from None
         self._check_revocation(chain, at)
@@ -164,7 +177,7 @@ class ChainVerifier:
     def _explain(self, peer: PeerCertificate, cause: str, at: dt.datetime) -> CertificateError:
         """Turn a ``VerificationError`` into a reason (see the module docstring)."""
         cause = cause.split(" (encountered processing", 1)[0].removeprefix("validation failed: ")
-        candidates = [*peer.intermediates, *self._store.anchors]
+        candidates = [*peer.intermediates, *self._intermediates, *self._store.anchors]
         path = _issuer_path(peer.leaf, candidates, self._store.anchors)
         what = f"client certificate {_describe(peer.leaf)}"
         if path[-1] not in self._store.anchors:
