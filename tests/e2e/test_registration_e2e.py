@@ -347,6 +347,6 @@ def test_the_real_command_refuses_like_the_in_process_one(server: AsServer) -> N
         "--database-url", server.settings.database_url, input=json.dumps({**TLS, "scope": 're"ad'}),
     )  # fmt: skip
     assert out.returncode == 2
-    assert out.stderr.strip().startswith(
-        "error: invalid_client_metadata: scope: scope contains a character outside"
-    )
+    assert "error: invalid_client_metadata: scope: scope contains a character outside" in " ".join(
+        out.stderr.split()
+    ), out.stderr
