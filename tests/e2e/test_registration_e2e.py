@@ -340,11 +340,15 @@ def test_admin_openapi_and_config_are_served(server: AsServer) -> None:
 
 
 def test_the_real_command_refuses_like_the_in_process_one(server: AsServer) -> None:
-    from conftest import certbound_cli
+    import os
+    import subprocess
+    import sys
 
-    out = certbound_cli(
-        "clients", "add", "--metadata", "-", "--data-dir", str(server.settings.data_dir),
-        "--database-url", server.settings.database_url, input=json.dumps({**TLS, "scope": 're"ad'}),
+    out = subprocess.run(
+        [sys.executable, "-m", "certbound", "clients", "add", "--metadata", "-", "--data-dir",
+         str(server.settings.data_dir), "--database-url", server.settings.database_url],
+        input=json.dumps({**TLS, "scope": 're"ad'}), capture_output=True, text=True, timeout=60,
+        env={**os.environ, "COLUMNS": "200"}, check=False,
     )  # fmt: skip
     assert out.returncode == 2
     assert "error: invalid_client_metadata: scope: scope contains a character outside" in " ".join(
