@@ -98,10 +98,17 @@ def children_of(pid: int) -> set[int]:
     return {int(p) for p in out.stdout.split()}
 
 
+def wait_for_workers(pid: int, count: int) -> set[int]:
+    deadline = time.monotonic() + TIMEOUT
+    while len(workers := children_of(pid)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return workers
+
+
 def test_connections_are_spread_and_sigterm_stops_every_worker() -> None:
     proc, port = start_pool("serve")
     try:
-        workers = children_of(proc.pid)
+        workers = wait_for_workers(proc.pid, 2)
         seen = {ask_pid(port) for _ in range(40)}
         assert seen <= workers and len(seen) == 2
         proc.send_signal(signal.SIGTERM)
@@ -164,7 +171,7 @@ def test_serve_with_two_workers_issues_tokens_and_stops_on_sigterm(tmp_path: Pat
         form = {"grant_type": "client_credentials", "client_id": "demo-client"}
         tokens = _tokens(url, ctx, form, deadline)
         assert len(tokens) == 6 and len(set(tokens)) == 6
-        workers = children_of(proc.pid)
+        workers = wait_for_workers(proc.pid, 2)
         assert len(workers) == 2
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(TIMEOUT) == 0
