@@ -223,6 +223,45 @@ def test_client_registered_while_running_authenticates_without_restart(
     assert response is not None and response.status_code == 200
 
 
+def test_a_client_changed_by_another_process_is_refused_within_a_second(
+    as_server: AsServer, pki_files: PkiFiles
+) -> None:
+    """The token path caches client lookups and chain validations per process; a change made by
+    the CLI (another process) reaches it through the store's revision within a second."""
+    client_id = "cached-then-changed"
+    out = register(as_server, {"client_id": client_id, "token_endpoint_auth_method": "tls_client_auth",
+                               "tls_client_auth_subject_dn": "CN=client-1,O=certbound tests"})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    deadline = time.monotonic() + 10
+    while token(as_server, pki_files, "client", client_id).status_code != 200:
+        assert time.monotonic() < deadline, "a client registered by the CLI never got a token"
+        time.sleep(0.1)
+    for _ in range(3):  # answered from the cache now
+        assert token(as_server, pki_files, "client", client_id).status_code == 200
+
+    def refused_within(seconds: float) -> float:
+        start = time.monotonic()
+        while (response := token(as_server, pki_files, "client", client_id)).status_code == 200:
+            assert time.monotonic() - start < seconds, "the cached answer outlived the change"
+            time.sleep(0.05)
+        assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+        return time.monotonic() - start
+
+    db = (
+        "--data-dir",
+        str(as_server.settings.data_dir),
+        "--database-url",
+        as_server.settings.database_url,
+    )
+    out = certbound_cli("clients", "update", client_id, "--metadata", "-", *db, input=json.dumps(
+        {"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=client-2"}))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert refused_within(3) < 2  # the revision is re-read at most a second apart
+    out = certbound_cli("clients", "remove", client_id, *db)
+    assert out.returncode == 0, out.stderr
+    assert token(as_server, pki_files, "client", client_id).status_code == 401
+
+
 def test_curl_obtains_a_token_as_the_readme_shows(
     as_server_via: AsServer, pki_files: PkiFiles, registered: dict[str, str]
 ) -> None:

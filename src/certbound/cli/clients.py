@@ -310,7 +310,7 @@ def remove(
     data_dir: DataDirOpt = None,
     database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Remove a client; its tokens stop being issued at once."""
+    """Remove a client; a running server stops issuing it tokens within a second."""
     settings = _settings(config, data_dir, database_url)
     if not _run(settings, lambda s: s.clients.remove(client_id)):
         raise CliError(f"no client {client_id!r}", 1)

@@ -28,6 +28,7 @@ from certbound.config.compose import (
     system_clock,
 )
 from certbound.config.settings import ConfigError, Settings
+from certbound.core.client_auth import CachingClientStore
 from certbound.core.clients import Client
 from certbound.core.endpoints.registration import RegistrationPolicy
 from certbound.core.mtls.verification import ChainVerifier, TrustStore
@@ -74,6 +75,7 @@ class Runtime:
     registration: RegistrationPolicy = field(default_factory=RegistrationPolicy)
     intermediates: tuple[x509.Certificate, ...] = ()  # trust.intermediates: path building only
     _stores: SqlStores | None = field(default=None, init=False)
+    _clients: CachingClientStore | None = field(default=None, init=False)
     _fetcher: HttpJwksFetcher | None = field(default=None, init=False)
     _sync: TrustSync | None = field(default=None, init=False)
     _provider: Provider | None = field(default=None, init=False)
@@ -127,18 +129,21 @@ class Runtime:
     async def start(self) -> None:
         settings = self.settings
         self._stores = await open_store(settings.database_url)
+        # One cache of client lookups and mTLS results for the token path, invalidated by every
+        # change made here (admin API, DCR) and, within a second, by changes made elsewhere.
+        self._clients = clients = CachingClientStore(self._stores.clients)
         self._fetcher = HttpJwksFetcher(allow_private=settings.mtls.allow_jwks_uri_private)
         for client in self.register_on_start:
             try:
-                await self._stores.clients.add(client)
+                await clients.add(client)
                 log.info("registered client %s", client.client_id)
             except ConflictError:
                 pass
-        self._sync = TrustSync(self._stores.clients, self.trust, self._fetcher)
+        self._sync = TrustSync(clients, self.trust, self._fetcher)
         await self._sync.sync_once(force=True)
         self._sync.start()
         self._provider = Provider(
-            clients=self._stores.clients,
+            clients=clients,
             verifier=ChainVerifier(self.store, intermediates=self.intermediates),
             keys=self.keys,
             jwks_fetcher=self._fetcher,
@@ -152,10 +157,10 @@ class Runtime:
         )
 
     def _admin_context(self) -> AdminContext:
-        if self._stores is None or self.anchors is None:
+        if self._stores is None or self._clients is None or self.anchors is None:
             raise RuntimeError("the runtime has not started")
         return AdminContext(
-            clients=self._stores.clients,
+            clients=self._clients,
             registration_tokens=SqlRegistrationTokenStore(self._stores.engine),
             anchors=self.anchors,
             provider=self.provider(),
