@@ -88,6 +88,50 @@ def test_no_typ_is_added_when_the_caller_sets_none(signers: dict[str, LocalSigne
     assert "typ" not in jwt.decode(token, ECKey.import_key(signer.public_jwk())).header
 
 
+CLAIMS = {"iss": "https://as.example", "sub": "c1", "exp": 1900000000, "scope": "read write",
+          "cnf": {"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}, "name": "Zoë ✓"}  # fmt: skip
+
+
+@pytest.mark.parametrize("alg", ALGS)
+@pytest.mark.parametrize("header", [{"typ": "at+jwt"}, {"typ": "token-introspection+jwt"}, {}])
+def test_tokens_are_what_joserfc_jwt_encode_gives(
+    signers: dict[str, LocalSigner], alg: str, header: dict[str, str]
+) -> None:
+    """The signer's precomputed header and direct signing change nothing in the JWS: the same
+    header and payload segments as ``joserfc.jwt.encode`` (the whole token for deterministic
+    Ed25519), and it verifies; headers alternate as the token and introspection endpoints do."""
+    signer = signers[alg]
+    for _ in range(2):  # the second round is served from the header cache
+        token = signer.encode(CLAIMS, header)
+        reference = jwt.encode(
+            {**header, "alg": alg, "kid": signer.kid},
+            dict(CLAIMS),
+            signer._jose,
+            [alg],
+            default_type=None,
+        )
+        assert token.rsplit(".", 1)[0] == reference.rsplit(".", 1)[0]
+        if alg == "Ed25519":
+            assert token == reference
+        decoded = jwt.decode(token, KeySet.import_key_set({"keys": [signer.public_jwk()]}), [alg])
+        assert decoded.claims == CLAIMS
+        assert decoded.header == {**header, "alg": alg, "kid": signer.kid}
+
+
+def test_a_header_with_an_unhashable_value_is_signed_too(signers: dict[str, LocalSigner]) -> None:
+    signer = signers["ES256"]
+    token = signer.encode({"sub": "s"}, {"typ": "JWT", "x5c": ["AAAA", "BBBB"]})
+    header = jwt.decode(token, ECKey.import_key(signer.public_jwk())).header
+    assert header["x5c"] == ["AAAA", "BBBB"]
+
+
+def test_a_header_joserfc_refuses_is_refused(signers: dict[str, LocalSigner]) -> None:
+    from joserfc.errors import JoseError
+
+    with pytest.raises(JoseError):
+        signers["ES256"].encode({"sub": "s"}, {"crit": ["unknown-extension"]})
+
+
 def test_default_algorithm_is_es256_on_p256() -> None:
     assert LocalSigner.generate().alg == "ES256"
 
