@@ -203,6 +203,9 @@ def main() -> None:
         "--stub-provider", action="store_true", help="measure the server layers only"
     )
     parser.add_argument(
+        "--json-logs", action="store_true", help="JSON log lines (serve --json-logs)"
+    )
+    parser.add_argument(
         "--quiet-logs", action="store_true", help="audit log to /dev/null (default: stderr)"
     )
     args = parser.parse_args()
@@ -212,9 +215,9 @@ def main() -> None:
 
     from certbound.ops.audit import configure_logging
 
-    configure_logging(json_logs=False)
+    configure_logging(json_logs=args.json_logs)
     if args.quiet_logs:
-        logging.getLogger().handlers[0].stream = open("/dev/null", "w")  # noqa: SIM115
+        configure_logging(json_logs=args.json_logs, stream=open("/dev/null", "w"))  # noqa: SIM115
     try:
         import uvloop
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # certbound as a bench target (contract: /work/shared/bench/README.md, "Adding a target").
 #
-# Runs `certbound serve` in the foreground on its embedded defaults (SQLite database, ES256 signing key
-# and audit log in a data directory under $BENCH_STATE) with the bench PKI's server certificate and
-# root CA. Every tls_client_auth client of $BENCH_PKI/clients.json is registered with
+# Runs `certbound serve --json-logs` (the production log format) in the foreground on its embedded
+# defaults (SQLite database and ES256 signing key in a data directory under $BENCH_STATE, JSON audit
+# log to stderr) with the bench PKI's server certificate and root CA. Every tls_client_auth client of $BENCH_PKI/clients.json is registered with
 # `certbound clients add` -- once per PKI, into a seed data directory that each start copies (the CLI
 # takes ~3 s per call; the harness restarts the target for every round).
 #
@@ -40,5 +40,5 @@ else PORTS=(--port 0 --mtls-port "$BENCH_PORT"); fi
 exec "$BIN" serve --data-dir "$BENCH_STATE/data" --host "$BENCH_HOST" "${PORTS[@]}" \
   --issuer "https://$BENCH_HOST:$BENCH_PORT" --mtls-base-url "https://$BENCH_HOST:$BENCH_PORT" \
   --tls-cert "$PKI/server-chain.pem" --tls-key "$PKI/server.key" \
-  --trust-anchors "$PKI/client-trust.pem" \
+  --trust-anchors "$PKI/client-trust.pem" --json-logs \
   ${CERTBOUND_WORKERS:+--workers "$CERTBOUND_WORKERS"}
