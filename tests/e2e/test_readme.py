@@ -171,3 +171,17 @@ def test_self_signed_block_registers_a_client(shell: Shell) -> None:
     listed = json.loads(shell.run("certbound clients show batch"))
     assert listed["token_endpoint_auth_method"] == "self_signed_tls_client_auth"
     assert "x5c" in listed["jwks"]["keys"][0]
+
+
+def test_the_configuration_example_is_a_valid_configuration(tmp_path: Path) -> None:
+    """The README's TOML example loads (every key exists, every value validates)."""
+    from certbound.config.settings import load_settings
+
+    section = README.read_text(encoding="utf-8").split("## Configuration", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert block, "no toml block under ## Configuration"
+    config = tmp_path / "certbound.toml"
+    config.write_text(block.group(1), encoding="utf-8")
+    settings = load_settings(config, {})
+    assert (settings.log.format, settings.log.level_number) == ("json", 20)
+    assert settings.server.mtls_port == 8444 and settings.tokens.signing_alg == "ES256"

@@ -172,8 +172,22 @@ def serve(
     data_dir: DataDirOpt = None,
     database_url: DatabaseUrlOpt = None,
     json_logs: Annotated[
-        bool, typer.Option("--json-logs", help="Log JSON lines (audit events included).")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--json-logs",
+            help="Log JSON lines, audit events included (log.format = \"json\").",
+            show_default=False,
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help="debug, info (default), warning or error; debug adds successful client "
+            "authentications to the audit events.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the authorization server."""
     settings = settings_from(
@@ -191,13 +205,15 @@ def serve(
             "trust.anchors": trust_anchors,
             "trust.trusted_proxies": tuple(trusted_proxy) if trusted_proxy else None,
             "storage.database_url": database_url,
+            "log.format": "json" if json_logs else None,
+            "log.level": log_level,
         },
     )
     from certbound.config.runtime import Runtime
     from certbound.ops.audit import configure_logging
     from certbound.server.listeners import ListenerGroup, ListenerSpec
 
-    configure_logging(json_logs=json_logs)
+    configure_logging(json_logs=settings.log.format == "json", level=settings.log.level_number)
     files, env = _tls_files(settings)
     demo = (_demo_client(),) if env is not None and env.created else ()
     if settings.server.workers > 1:

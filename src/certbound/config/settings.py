@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -78,6 +78,15 @@ class ServerSettings(_Section):
         if "?" in value or "#" in value:
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"  # json: one JSON object per line
+
+    @property
+    def level_number(self) -> int:
+        return {"debug": 10, "info": 20, "warning": 30, "error": 40}[self.level]
 
 
 class TlsSettings(_Section):
@@ -250,6 +259,7 @@ class Settings(BaseSettings):
     mtls: MtlsSettings = Field(default_factory=MtlsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     registration: RegistrationSettings = Field(default_factory=RegistrationSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
     def settings_customise_sources(

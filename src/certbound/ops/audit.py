@@ -4,7 +4,8 @@ Failed client authentications and refused requests are security signals: each ev
 JSON line on the ``certbound.audit`` logger, with the event ``kind`` and its fields. Events never
 carry secrets (certificates appear as ``x5t#S256``, tokens as ``jti``).
 
-An audit line is on every token request's path (two per issued token), so it is written the way
+An audit line is on every token request's path (one per issued token at ``info``; the client's
+successful authentication before it is a ``debug`` line), so it is written the way
 structlog recommends for speed: its own processor chain straight to a file, level-filtered before
 any work is done, no stdlib ``logging`` record or handler in between (about 10 µs a line instead of
 about 50). Lines from stdlib loggers (uvicorn, ``certbound.server``) are rendered in the same format
@@ -23,6 +24,9 @@ import structlog
 __all__ = ["AuditLog", "configure_logging"]
 
 _WARNING_KINDS = frozenset({"client_auth_failed", "request_rejected"})
+# A success that the event which follows it records again (``token_issued``, ``token_revoked``,
+# ``token_introspected`` name the client): logged at debug level, one line per outcome at info.
+_DEBUG_KINDS = frozenset({"client_authenticated"})
 
 
 class AuditLog:
@@ -41,6 +45,8 @@ class AuditLog:
         )
         if kind in _WARNING_KINDS:
             self._log.warning(kind, **fields)
+        elif kind in _DEBUG_KINDS:
+            self._log.debug(kind, **fields)
         else:
             self._log.info(kind, **fields)
 
