@@ -346,3 +346,37 @@ def test_only_a_list_of_pem_strings_is_a_memo_key() -> None:
     assert app_module._tls_chain({"extensions": {"tls": {"client_cert_chain": ["a", 1]}}}) is None
     assert app_module._tls_chain({"extensions": {"tls": {"client_cert_chain": []}}}) is None
     assert app_module._tls_chain({"extensions": None}) is None
+
+
+async def _sent(app: Any) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("a response does not read the request")
+
+    await app({"type": "http"}, receive, send)
+    return messages
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        Response(200, {"access_token": "x.y.z", "token_type": "Bearer", "expires_in": 600},
+                 {"Cache-Control": "no-store", "Pragma": "no-cache"}),
+        Response(201, {"client_id": "Zoë", "scope": ["a", "b"], "n": None, "ok": True}),
+        Response(400, {"error": "invalid_request"}, {"WWW-Authenticate": 'Bearer error="x"'}),
+        Response(200, text="eyJ.a.b", media_type="application/token-introspection+jwt"),
+        Response(200, text="plain ✓"),
+        Response(200, text="<p/>", media_type="text/html"),
+        Response(200, {"a": 1}, media_type="application/jwk-set+json"),
+        Response(204, text=""),
+        Response(200, {"a": 1}, {"Content-Type": "application/x-custom", "Content-Length": "7"}),
+    ],
+)  # fmt: skip
+async def test_raw_responses_are_what_starlette_would_send(response: Response) -> None:
+    from certbound.server.adapter import raw_response, render
+
+    assert await _sent(raw_response(response)) == await _sent(render(response))

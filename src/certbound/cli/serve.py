@@ -175,7 +175,7 @@ def serve(
         bool | None,
         typer.Option(
             "--json-logs",
-            help="Log JSON lines, audit events included (log.format = \"json\").",
+            help='Log JSON lines, audit events included (log.format = "json").',
             show_default=False,
         ),
     ] = None,

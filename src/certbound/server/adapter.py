@@ -13,6 +13,7 @@ query string, ``?``/``#``/``\\`` in the path) are computed through Starlette its
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -37,9 +38,11 @@ from certbound.core.ports import StorageError
 __all__ = [
     "EndpointHandler",
     "OAuthEndpoint",
+    "RawResponse",
     "error_response",
     "oauth_endpoint",
     "peer_of",
+    "raw_response",
     "read_body",
     "render",
     "to_core",
@@ -160,6 +163,44 @@ def render(response: Response) -> StarletteResponse:
     )
 
 
+class RawResponse:
+    """A finished response as the two ASGI messages Starlette's ``JSONResponse`` /
+    ``PlainTextResponse`` would send for it (same body bytes and headers, in the same order),
+    built without a Starlette response object: the token endpoint's hot path."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def raw_response(response: Response) -> RawResponse:
+    """:func:`render` as a :class:`RawResponse`."""
+    if response.json is not None:
+        body = json.dumps(
+            response.json, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode("utf-8")
+        media_type = response.media_type or JSONResponse.media_type
+    else:
+        body = (response.text or "").encode("utf-8")
+        media_type = response.media_type or PlainTextResponse.media_type
+    if media_type.startswith("text/") and "charset=" not in media_type.lower():
+        media_type += "; charset=utf-8"
+    headers = [
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
+    ]
+    status, given = response.status, {k for k, _ in headers}
+    if b"content-length" not in given and not (status < 200 or status in (204, 304)):
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    if b"content-type" not in given:
+        headers.append((b"content-type", media_type.encode("latin-1")))
+    return RawResponse(status, headers, body)
+
+
 def error_response(exc: OAuthError) -> StarletteResponse:
     return JSONResponse(
         exc.body(), status_code=exc.status_code, headers={**NO_STORE, **exc.headers()}
@@ -181,11 +222,11 @@ class OAuthEndpoint:
         response = await self._respond(scope, receive)
         await response(scope, receive, send)
 
-    async def _respond(self, scope: Scope, receive: Receive) -> StarletteResponse:
+    async def _respond(self, scope: Scope, receive: Receive) -> RawResponse | StarletteResponse:
         endpoint = self._endpoint
         try:
             core_request = await to_core(scope, receive, self._max_body)
-            return render(await self._provider().handle(endpoint, core_request))
+            return raw_response(await self._provider().handle(endpoint, core_request))
         except OAuthError as exc:
             return error_response(exc)
         except ClientDisconnect:
