@@ -22,7 +22,7 @@ from certbound.storage import (
     require_head,
     upgrade,
 )
-from certbound.storage.migrate import alembic_config
+from certbound.storage.migrate import HEAD_REVISION, alembic_config
 from certbound.storage.schema import METADATA
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 def test_the_packaged_head_is_the_initial_revision() -> None:
     migrations = Path(certbound.storage.__file__).parent / "migrations"
 
-    assert head_revision() == "0002"
+    assert head_revision() == "0002" == HEAD_REVISION  # the constant the fast start-up check uses
     assert (migrations / "env.py").is_file()
     assert (migrations / "versions" / "v0001_initial.py").is_file()
 
@@ -182,3 +182,24 @@ async def test_downgrade_to_base_removes_every_table(sql_backend: Backend) -> No
 
         assert tables == {"alembic_version"}
         assert await current_revision(stores.engine) is None
+
+
+def test_a_server_start_on_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    """Alembic costs ~10 MiB per process: opening a store already at head must not load it."""
+    import subprocess
+    import sys
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+    probe = (
+        "import asyncio, sys\n"
+        "from certbound.storage.sql import open_store\n"
+        "async def main():\n"
+        "    stores = await open_store(sys.argv[1])\n"
+        "    await stores.close()\n"
+        "asyncio.run(main())\n"
+        "print(any(m == 'alembic' or m.startswith('alembic.') for m in sys.modules))\n"
+    )
+    run = [sys.executable, "-c", probe, url]
+    first = subprocess.run(run, capture_output=True, text=True, timeout=60, check=True)
+    again = subprocess.run(run, capture_output=True, text=True, timeout=60, check=True)
+    assert (first.stdout.strip(), again.stdout.strip()) == ("True", "False")

@@ -5,6 +5,11 @@ in one transaction that first takes a lock — ``pg_advisory_xact_lock`` on Post
 IMMEDIATE`` (the write lock, waited for through busy_timeout) on SQLite. Both databases have
 transactional DDL, so the process that waited finds the schema at head and does nothing. Within
 one process, upgrades also queue on an asyncio lock (Alembic's running context is global).
+
+A server start usually finds the schema at head already: one ``SELECT`` of ``alembic_version``
+answers that, and Alembic (about 10 MiB of resident memory per process) is imported only when there
+is something to migrate or when the revisions are inspected (``certbound db``). :data:`HEAD_REVISION`
+names the newest packaged revision; a test keeps it equal to what Alembic finds.
 """
 
 from __future__ import annotations
@@ -12,13 +17,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Final
 from weakref import WeakKeyDictionary
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from certbound.core.ports import StorageError
 from certbound.storage.engine import create_engine, describe_error, safe_url
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 __all__ = [
+    "HEAD_REVISION",
     "MIGRATION_LOCK_KEY",
     "alembic_config",
     "current_revision",
@@ -36,6 +41,7 @@ __all__ = [
     "upgrade",
 ]
 
+HEAD_REVISION: Final = "0002"  # the newest file in migrations/versions (a test checks it)
 MIGRATION_LOCK_KEY = 27977564947639908  # int.from_bytes(b"certbnd", "big"): PostgreSQL bigint key
 _SCRIPT_LOCATION = "certbound.storage:migrations"
 _PROCESS_LOCKS: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
@@ -43,6 +49,8 @@ _PROCESS_LOCKS: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = Wea
 
 def alembic_config(*, connection: Connection | None = None, url: str | None = None) -> Config:
     """An Alembic Config for the packaged revisions, bound to ``connection`` or ``url``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", _SCRIPT_LOCATION)
     config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
@@ -53,7 +61,9 @@ def alembic_config(*, connection: Connection | None = None, url: str | None = No
 
 
 def head_revision() -> str:
-    """The newest revision this version of certbound ships."""
+    """The newest revision this version of certbound ships (as Alembic finds it)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package always ships revision 0001
         raise StorageError("no migrations are packaged")
@@ -62,21 +72,41 @@ def head_revision() -> str:
 
 async def upgrade(target: AsyncEngine | str) -> None:
     """Bring the database of ``target`` (an engine or a URL) to :func:`head_revision`."""
-    async with _engine(target) as engine, _process_lock():
-        try:
-            async with engine.connect() as connection:
-                await _lock(connection)
-                await connection.run_sync(_upgrade_sync)
-                await connection.commit()
-        except CommandError as exc:
-            raise StorageError(
-                f"cannot migrate {safe_url(engine.url)}: {exc} "
-                "(is the database newer than this certbound?)"
-            ) from None
-        except (SQLAlchemyError, OSError) as exc:
-            raise StorageError(
-                f"migrating {safe_url(engine.url)} failed: {describe_error(exc)}"
-            ) from exc
+    async with _engine(target) as engine:
+        if await _at_head(engine):
+            return
+        async with _process_lock():
+            await _upgrade_locked(engine)
+
+
+async def _at_head(engine: AsyncEngine) -> bool:
+    """True if the database is at :data:`HEAD_REVISION` (one read, no Alembic); False when it is
+    not, or when the read fails (the locked upgrade then decides, and reports any error)."""
+    try:
+        async with engine.connect() as connection:
+            result = await connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+            return [row[0] for row in result] == [HEAD_REVISION]
+    except (SQLAlchemyError, OSError):
+        return False
+
+
+async def _upgrade_locked(engine: AsyncEngine) -> None:
+    from alembic.util.exc import CommandError
+
+    try:
+        async with engine.connect() as connection:
+            await _lock(connection)
+            await connection.run_sync(_upgrade_sync)
+            await connection.commit()
+    except CommandError as exc:
+        raise StorageError(
+            f"cannot migrate {safe_url(engine.url)}: {exc} "
+            "(is the database newer than this certbound?)"
+        ) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise StorageError(
+            f"migrating {safe_url(engine.url)} failed: {describe_error(exc)}"
+        ) from exc
 
 
 async def current_revision(target: AsyncEngine | str) -> str | None:
@@ -134,8 +164,12 @@ async def _lock(connection: AsyncConnection) -> None:
 
 
 def _upgrade_sync(connection: Connection) -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(connection=connection), "head")
 
 
 def _current_sync(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
