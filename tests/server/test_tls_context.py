@@ -500,3 +500,26 @@ def test_resumed_session_keeps_the_chain_and_outlives_a_trust_removal(files, dyn
         serialization.Encoding.DER
     )
     assert not handshake(listener, client).ok  # a full handshake is refused
+
+
+@pytest.mark.parametrize(("tickets", "chain_after_resumption"), [(False, 2), (True, 1)])
+def test_a_resumed_session_carries_the_chain_from_the_cache_but_only_the_leaf_from_a_ticket(
+    files, pki, tickets: bool, chain_after_resumption: int
+) -> None:
+    """tls.session_tickets = false (the default): the cached session keeps the chain the client
+    sent (leaf + intermediate), so the app re-validates it as after a full handshake. Stateless
+    tickets carry the leaf only (docs: trust.intermediates is needed then)."""
+    from certbound.server._tlsproto import peer_chain_pem
+
+    ctx = build_server_context(
+        files["server.pem"], files["server.key"], trust=TrustMaterial((pki.root.cert,)),
+        require_client_cert=True, session_tickets=tickets,
+    )  # fmt: skip
+    client = client_ctx(files, "client")
+    first = handshake(ctx, client)
+    assert first.ok and len(peer_chain_pem(first.server)) == 2
+    resumed = handshake(ctx, client, session=_session_after_close(first))
+    assert resumed.ok and resumed.server.session_reused
+    chain = peer_chain_pem(resumed.server)
+    assert len(chain) == chain_after_resumption
+    assert chain[0] == peer_chain_pem(first.server)[0]  # the same leaf

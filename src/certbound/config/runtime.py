@@ -98,6 +98,12 @@ class Runtime:
             keys = ReloadingKeySet(keys_dir)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"signing keys in {keys_dir}: {exc}") from None
+        if settings.tls.session_tickets and settings.trust.intermediates is None:
+            log.warning(
+                "tls.session_tickets is on and trust.intermediates is not set: a session resumed "
+                "from a ticket carries only the client's leaf certificate, so clients whose CA "
+                "is an intermediate will get invalid_client after resuming"
+            )
         certs: list[x509.Certificate] = list(store.anchors)
         runtime = cls(
             settings,
