@@ -69,6 +69,8 @@ def _decode(raw: bytes, where: str) -> str:
     """Percent-decode one name or value ('+' is a space) and decode it as strict UTF-8."""
     if not _RAW_OK.fullmatch(raw):
         raise InvalidRequestError(f"{where} contains a byte that is not percent-encoded")
+    if b"%" not in raw and b"+" not in raw:  # printable ASCII with nothing to decode
+        return raw.decode("ascii")
     if _BROKEN_ESCAPE.search(raw):
         raise InvalidRequestError(f"{where} contains a malformed percent-encoding")
     try:

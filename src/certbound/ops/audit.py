@@ -37,6 +37,8 @@ class AuditLog:
 
     def emit(self, event: object) -> None:
         kind = getattr(event, "kind", type(event).__name__)
+        if kind in _DEBUG_KINDS and not self._log.is_enabled_for(logging.DEBUG):
+            return  # the usual case: nothing to build
         names = _field_names(type(event))
         fields: dict[str, Any] = (
             {name: getattr(event, name) for name in names}

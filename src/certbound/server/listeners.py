@@ -149,6 +149,9 @@ class ListenerGroup:
             "lifespan": lifespan,
             "timeout_keep_alive": timeout_keep_alive,
             "timeout_graceful_shutdown": timeout_graceful_shutdown,
+            # No per-request access line (the audit log records outcomes); with it on, uvicorn
+            # formats the client address and quoted path of every request even when filtered.
+            "access_log": False,
         }
         self._sockets = _bind_all(self._specs)
         self._servers: list[_ListenerServer] = []
