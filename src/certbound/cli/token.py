@@ -16,21 +16,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.markup import escape
 
 from certbound.cli._common import EXIT_FAILURE, EXIT_USAGE, CliError, console, console_err
-from certbound.client import (
-    Client,
-    ClientConfigError,
-    ClientError,
-    TlsHandshakeError,
-    TokenResponse,
-)
 from certbound.core.mtls.certificate import X5T_S256
+
+if TYPE_CHECKING:  # imported when a command runs: `certbound serve` never loads httpx for them
+    from certbound.client import Client, TokenResponse
 
 __all__ = ["call", "token"]
 
@@ -70,6 +65,10 @@ PassFileOpt = Annotated[
 @contextmanager
 def _client_errors() -> Iterator[None]:
     """Library errors → one-line CliError with the exit code of the module docstring."""
+    import httpx
+
+    from certbound.client import ClientConfigError, ClientError, TlsHandshakeError
+
     try:
         yield
     except ClientConfigError as exc:
@@ -93,6 +92,8 @@ def _open(
 ) -> Client:
     if not client_id:
         raise CliError(f"--client-id is required (or set {CLIENT_ID_ENV})", EXIT_USAGE)
+    from certbound.client import Client
+
     return Client(
         issuer,
         cert,

@@ -36,12 +36,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-import httpx
-
 from certbound.core.ports import JwksFetcher, JwksFetchError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HttpJwksFetchError", "HttpJwksFetcher", "JwksFetchFailure", "Resolver"]
 
@@ -148,13 +149,21 @@ class HttpJwksFetcher(JwksFetcher):
         self._cache: dict[str, _Entry] = {}
         self._failures: dict[str, _Failure] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._client = httpx.AsyncClient(
-            verify=verify,
-            timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+        self._verify = verify
+        self._http: httpx.AsyncClient | None = None  # made (and httpx imported) on first fetch
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient(
+                verify=self._verify,
+                timeout=self._timeout,
+                follow_redirects=False,
+                trust_env=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
+            )
+        return self._http
 
     async def __aenter__(self) -> HttpJwksFetcher:
         return self
@@ -168,7 +177,8 @@ class HttpJwksFetcher(JwksFetcher):
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def fetch(self, uri: str, *, force: bool = False) -> Mapping[str, Any]:
         """The JWK Set at ``uri`` (cached); ``HttpJwksFetchError`` when it cannot be had."""
@@ -213,6 +223,8 @@ class HttpJwksFetcher(JwksFetcher):
         return document
 
     async def _download(self, uri: str) -> tuple[Mapping[str, Any], float]:
+        import httpx
+
         url, host, port = self._parse_uri(uri)
         addresses = await self._addresses(host, port)
         errors: list[str] = []
@@ -225,6 +237,8 @@ class HttpJwksFetcher(JwksFetcher):
 
     @staticmethod
     def _parse_uri(uri: str) -> tuple[httpx.URL, str, int]:
+        import httpx
+
         try:
             parts = urlsplit(uri)
             port = parts.port or 443
@@ -257,13 +271,15 @@ class HttpJwksFetcher(JwksFetcher):
     async def _get(
         self, target: httpx.URL, url: httpx.URL, host: str
     ) -> tuple[Mapping[str, Any], float]:
+        import httpx
+
         headers = {
             "Host": url.netloc.decode("ascii"),
             "Accept": "application/jwk-set+json, application/json",
             "Accept-Encoding": "identity",
         }
         try:
-            async with self._client.stream(
+            async with self._client().stream(
                 "GET", target, headers=headers, extensions={"sni_hostname": host}
             ) as response:
                 body = await self._read_body(response)
