@@ -18,3 +18,16 @@ def test_cli_version_and_help() -> None:
         [sys.executable, "-m", "certbound", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == f"certbound {certbound.__version__}"
+
+
+def test_the_server_path_loads_no_http_client_and_no_migration_tool() -> None:
+    """Resident memory per worker (issue "Performance"): what `certbound serve` imports to run
+    leaves out httpx (client library, jwks_uri fetcher: loaded on first use) and Alembic."""
+    probe = (
+        "import sys\n"
+        "import certbound.cli, certbound.cli.serve, certbound.config.runtime\n"
+        "import certbound.server.listeners, certbound.server.workers\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'httpcore', 'alembic'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
