@@ -7,9 +7,10 @@ carry secrets (certificates appear as ``x5t#S256``, tokens as ``jti``).
 An audit line is on every token request's path (one per issued token at ``info``; the client's
 successful authentication before it is a ``debug`` line), so it is written the way
 structlog recommends for speed: its own processor chain straight to a file, level-filtered before
-any work is done, no stdlib ``logging`` record or handler in between (about 10 µs a line instead of
-about 50). Lines from stdlib loggers (uvicorn, ``certbound.server``) are rendered in the same format
-by the stdlib handler. Either way each line is written and flushed whole, so a crash loses none.
+any work is done, no stdlib ``logging`` record or handler in between, orjson for the JSON, and one
+``write`` per event-loop step for all the lines of that step (:mod:`._linebuffer`: a line is written
+before the response of its request leaves). Lines from stdlib loggers (uvicorn,
+``certbound.server``) are rendered in the same format by the stdlib handler, into the same stream.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, TextIO
 import structlog
 
 from certbound._json import dumps_text
+from certbound.ops._linebuffer import LoopBatchedStream
 
 __all__ = ["AuditLog", "configure_logging"]
 
@@ -92,8 +94,8 @@ def configure_logging(
     *, json_logs: bool, level: int = logging.INFO, stream: TextIO | None = None
 ) -> None:
     """Route structlog and stdlib logging to ``stream`` (stderr): JSON lines, or a readable
-    console format, one line each."""
-    out = stream if stream is not None else sys.stderr
+    console format, one line each, written once per event-loop step (:mod:`._linebuffer`)."""
+    out: Any = LoopBatchedStream(stream if stream is not None else sys.stderr)
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=dumps_text)
         if json_logs
