@@ -87,3 +87,19 @@ def test_a_non_dataclass_event_is_logged_by_its_repr(restore_logging: None) -> N
     AuditLog().emit(Odd())
     (line,) = lines(out)
     assert (line["event"], line["event_repr"]) == ("odd_event", "Odd()")
+
+
+def test_timestamps_are_what_structlogs_iso_utc_stamper_writes(restore_logging: None) -> None:
+    import datetime as dt
+    import re
+
+    out = io.StringIO()
+    configure_logging(json_logs=True, stream=out)
+    before = dt.datetime.now(dt.UTC)
+    AuditLog().emit(ISSUED)
+    after = dt.datetime.now(dt.UTC)
+    (line,) = lines(out)
+    stamp = line["timestamp"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+    parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert before - dt.timedelta(microseconds=1) <= parsed <= after

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import time
 from typing import Any, TextIO
 
 import structlog
@@ -74,6 +75,25 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
         return names
 
 
+class _UtcTimestamp:
+    """structlog processor: ``timestamp`` as ``TimeStamper(fmt="iso", utc=True)`` writes it
+    (``2026-11-28T18:00:06.774290Z``), formatting the date and time once per second."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second, self._prefix = -1, ""
+
+    def __call__(self, _: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        return event_dict
+
+
 class _NamedWriteLogger(structlog.WriteLogger):
     """structlog's file logger, carrying its name for ``add_logger_name``."""
 
@@ -105,7 +125,7 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _UtcTimestamp(),
     ]
     structlog.configure(
         processors=[*shared, renderer],

@@ -10,7 +10,6 @@ names the reason. The binding itself (``cnf`` against the caller's certificate) 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -31,6 +30,7 @@ from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 from certbound.core.errors import InvalidTokenError
 from certbound.core.mtls.certificate import X5T_S256
 from certbound.core.ports import TokenSigner
+from certbound.core.tokens._ids import new_token_id
 
 __all__ = [
     "ACCESS_TOKEN_TYP",
@@ -90,7 +90,7 @@ def issue_access_token(
     clash = sorted(_RESERVED.intersection(extra_claims or {}))
     if clash:
         raise ValueError(f"extra_claims may not set {', '.join(clash)}")
-    token_id = jti or secrets.token_urlsafe(16)
+    token_id = jti or new_token_id()
     claims: dict[str, Any] = {
         "iss": issuer,
         "sub": subject,
