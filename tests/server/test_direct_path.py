@@ -380,3 +380,6 @@ async def test_raw_responses_are_what_starlette_would_send(response: Response) -
     from certbound.server.adapter import raw_response, render
 
     assert await _sent(raw_response(response)) == await _sent(render(response))
+    again = Response(response.status, {"other": "body"} if response.json else None,
+                     response.headers, "longer text" if response.text else None, response.media_type)  # fmt: skip
+    assert await _sent(raw_response(again)) == await _sent(render(again))  # cached headers

@@ -13,6 +13,7 @@ parameters that may repeat (RFC 8707 ``resource``) are read with :meth:`FormData
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
@@ -38,17 +39,26 @@ class FormData:
     """Decoded form fields in body order; empty values are already dropped (RFC 6749 §3.1)."""
 
     pairs: tuple[tuple[str, str], ...] = ()
+    _index: dict[str, tuple[str, ...]] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, tuple[str, ...]] = {}
+        for key, value in self.pairs:
+            index[key] = (*index[key], value) if key in index else (value,)
+        object.__setattr__(self, "_index", index)
 
     def get_all(self, name: str) -> tuple[str, ...]:
         """Every value of ``name``, in body order (for parameters that may legitimately repeat)."""
-        return tuple(value for key, value in self.pairs if key == name)
+        return self._index.get(name, ())
 
     def get(self, name: str) -> str | None:
         """The single value of ``name``; None when absent; ``invalid_request`` when repeated."""
-        values = self.get_all(name)
+        values = self._index.get(name)
+        if values is None:
+            return None
         if len(values) > 1:
             raise InvalidRequestError(f"parameter '{_echo(name)}' is repeated")
-        return values[0] if values else None
+        return values[0]
 
     def require(self, name: str) -> str:
         """The single value of ``name``; ``invalid_request`` when absent or repeated."""
@@ -59,10 +69,10 @@ class FormData:
 
     def names(self) -> tuple[str, ...]:
         """The distinct parameter names, in order of first appearance."""
-        return tuple(dict.fromkeys(key for key, _ in self.pairs))
+        return tuple(self._index)
 
     def __contains__(self, name: object) -> bool:
-        return any(key == name for key, _ in self.pairs)
+        return name in self._index
 
 
 def _decode(raw: bytes, where: str) -> str:

@@ -14,7 +14,7 @@ query string, ``?``/``#``/``\\`` in the path) are computed through Starlette its
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from starlette.datastructures import URL
@@ -186,17 +186,35 @@ def raw_response(response: Response) -> RawResponse:
     else:
         body = (response.text or "").encode("utf-8")
         media_type = response.media_type or PlainTextResponse.media_type
+    status = response.status
+    key = (status, media_type, tuple(response.headers.items()))
+    fixed = _HEADERS.get(key)
+    if fixed is None:
+        fixed = _HEADERS[key] = _fixed_headers(status, media_type, response.headers)
+        if len(_HEADERS) > _HEADERS_MAX:
+            _HEADERS.pop(next(iter(_HEADERS)))
+    given, with_length, tail = fixed
+    length = [(b"content-length", str(len(body)).encode("latin-1"))] if with_length else []
+    return RawResponse(status, [*given, *length, *tail], body)
+
+
+_Headers = list[tuple[bytes, bytes]]
+_HEADERS: dict[tuple[Any, ...], tuple[_Headers, bool, _Headers]] = {}
+_HEADERS_MAX = 256  # the core answers with a handful of header sets
+
+
+def _fixed_headers(
+    status: int, media_type: str, given: Mapping[str, str]
+) -> tuple[_Headers, bool, _Headers]:
+    """What Starlette sends around the body's ``content-length``: the given headers (encoded),
+    whether a content-length follows them, and the content-type that comes last."""
     if media_type.startswith("text/") and "charset=" not in media_type.lower():
         media_type += "; charset=utf-8"
-    headers = [
-        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
-    ]
-    status, given = response.status, {k for k, _ in headers}
-    if b"content-length" not in given and not (status < 200 or status in (204, 304)):
-        headers.append((b"content-length", str(len(body)).encode("latin-1")))
-    if b"content-type" not in given:
-        headers.append((b"content-type", media_type.encode("latin-1")))
-    return RawResponse(status, headers, body)
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in given.items()]
+    names = {k for k, _ in headers}
+    with_length = b"content-length" not in names and not (status < 200 or status in (204, 304))
+    tail = [] if b"content-type" in names else [(b"content-type", media_type.encode("latin-1"))]
+    return headers, with_length, tail
 
 
 def error_response(exc: OAuthError) -> StarletteResponse:
