@@ -55,7 +55,9 @@ mkdir -p "$H" "$OUT"
 rsync -a --delete --exclude node_modules/ --exclude results/ --exclude 'pki*/' "$SRC/" "$H/" \
   || die "cannot copy $SRC"
 chmod -R u+w "$H"
-rm -rf "$H/targets/certbound" && cp -r "$BENCH/targets/certbound" "$H/targets/certbound"
+for t in certbound certbound-stack; do
+  rm -rf "$H/targets/$t" && cp -r "$BENCH/targets/$t" "$H/targets/$t"
+done
 if [ ! -d "$H/node_modules/oidc-provider" ] || [ ! -d "$H/node_modules/undici" ]; then
   log "npm ci in $H"; (cd "$H" && npm ci --no-audit --no-fund --loglevel=error) >&2 || die "npm ci failed"
 fi

@@ -10,7 +10,15 @@ import typer
 from certbound.cli._common import EXIT_USAGE, CliError
 from certbound.config.settings import ConfigError, Settings, load_settings
 
-__all__ = ["ConfigOpt", "DataDirOpt", "DatabaseUrlOpt", "settings_from"]
+__all__ = [
+    "ConfigOpt",
+    "DataDirOpt",
+    "DatabaseUrlOpt",
+    "TlsCertOpt",
+    "TlsKeyOpt",
+    "TrustedProxyOpt",
+    "settings_from",
+]
 
 ConfigOpt = Annotated[
     Path | None,
@@ -32,6 +40,25 @@ DatabaseUrlOpt = Annotated[
     typer.Option(
         "--database-url",
         help="SQLAlchemy URL, e.g. postgresql+asyncpg://user@host/db (default: SQLite in the data dir).",
+        show_default=False,
+    ),
+]
+
+# The listener options of the commands that serve HTTPS (serve, example-api).
+TlsCertOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-cert", help="Server certificate chain (PEM, leaf first).", show_default=False
+    ),
+]
+TlsKeyOpt = Annotated[
+    Path | None, typer.Option("--tls-key", help="Server private key (PEM).", show_default=False)
+]
+TrustedProxyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-proxy",
+        help="CIDR of a TLS-terminating proxy whose certificate headers are believed (repeatable).",
         show_default=False,
     ),
 ]

@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from certbound.cli._common import console
-from certbound.cli._options import DataDirOpt
+from certbound.cli._options import DataDirOpt, TlsCertOpt, TlsKeyOpt, TrustedProxyOpt
 
 __all__ = ["DEFAULT_ISSUER", "DEFAULT_PORT", "example_api"]
 
@@ -69,13 +69,8 @@ def example_api(
             "--audience", help="Expected 'aud' (default: the issuer).", show_default=False
         ),
     ] = None,
-    tls_cert: Annotated[
-        Path | None,
-        typer.Option("--tls-cert", help="Server certificate chain (PEM).", show_default=False),
-    ] = None,
-    tls_key: Annotated[
-        Path | None, typer.Option("--tls-key", help="Server private key (PEM).", show_default=False)
-    ] = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
     trust_anchors: Annotated[
         Path | None,
         typer.Option(
@@ -91,14 +86,7 @@ def example_api(
             "--require-client-cert", help="Refuse handshakes without a client certificate."
         ),
     ] = False,
-    trusted_proxy: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--trusted-proxy",
-            help="CIDR of a proxy whose certificate headers are believed (repeatable).",
-            show_default=False,
-        ),
-    ] = None,
+    trusted_proxy: TrustedProxyOpt = None,
     data_dir: DataDirOpt = None,
     json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines.")] = False,
 ) -> None:

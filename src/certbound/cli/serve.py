@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from certbound.cli._common import EXIT_USAGE, CliError, console, console_err
-from certbound.cli._options import ConfigOpt, DatabaseUrlOpt, DataDirOpt, settings_from
+from certbound.cli._options import (
+    ConfigOpt,
+    DatabaseUrlOpt,
+    DataDirOpt,
+    TlsCertOpt,
+    TlsKeyOpt,
+    TrustedProxyOpt,
+    settings_from,
+)
 from certbound.config.settings import ConfigError, Settings
 from certbound.core.clients import TLS_CLIENT_AUTH, Client
 
@@ -136,15 +144,8 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    tls_cert: Annotated[
-        Path | None,
-        typer.Option(
-            "--tls-cert", help="Server certificate chain (PEM, leaf first).", show_default=False
-        ),
-    ] = None,
-    tls_key: Annotated[
-        Path | None, typer.Option("--tls-key", help="Server private key (PEM).", show_default=False)
-    ] = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
     trust_anchors: Annotated[
         Path | None,
         typer.Option(
@@ -153,14 +154,7 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    trusted_proxy: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--trusted-proxy",
-            help="CIDR of a TLS-terminating proxy whose certificate headers are believed (repeatable).",
-            show_default=False,
-        ),
-    ] = None,
+    trusted_proxy: TrustedProxyOpt = None,
     workers: Annotated[
         int | None,
         typer.Option(
