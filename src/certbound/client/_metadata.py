@@ -22,11 +22,10 @@ import httpx
 
 from certbound.client._errors import ClientConfigError, DiscoveryError
 from certbound.client._transport import Flow
+from certbound.core.endpoints.discovery import metadata_urls as discovery_metadata_urls
 
 __all__ = ["ServerMetadata", "discovery_flow", "metadata_urls", "parse_metadata"]
 
-_OAUTH = "/.well-known/oauth-authorization-server"
-_OIDC = "/.well-known/openid-configuration"
 MTLS_ENDPOINT_ALIASES = "mtls_endpoint_aliases"
 
 
@@ -61,9 +60,7 @@ def metadata_urls(issuer: str) -> tuple[str, str]:
         raise ClientConfigError(
             f"the issuer must be an https URL without query or fragment (RFC 8414 §2): {issuer!r}"
         )
-    path = parts.path.rstrip("/")
-    origin = f"https://{parts.netloc}"
-    return f"{origin}{_OAUTH}{path}", f"{origin}{path}{_OIDC}"
+    return discovery_metadata_urls(issuer)
 
 
 def discovery_flow(issuer: str) -> Flow[ServerMetadata]:

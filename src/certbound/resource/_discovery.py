@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from certbound.core.endpoints.discovery import metadata_urls
 from certbound.resource.errors import ResourceServerUnavailableError
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
 
 Verify = ssl.SSLContext | str | os.PathLike[str] | bool
 ClientCert = tuple[str | os.PathLike[str], str | os.PathLike[str]]
-OAUTH_WELL_KNOWN: Final = "/.well-known/oauth-authorization-server"
-OIDC_WELL_KNOWN: Final = "/.well-known/openid-configuration"
 
 
 def check_issuer_url(issuer: str) -> str:
@@ -78,10 +77,7 @@ def http_client(
 
 def discovery_urls(issuer: str) -> tuple[str, str]:
     """(RFC 8414 §3.1 URL, OpenID Connect Discovery §4 URL) of ``issuer``."""
-    parts = urlsplit(issuer)
-    path = parts.path.rstrip("/")
-    oauth = urlunsplit((parts.scheme, parts.netloc, OAUTH_WELL_KNOWN + path, "", ""))
-    return oauth, issuer.rstrip("/") + OIDC_WELL_KNOWN
+    return metadata_urls(issuer)
 
 
 def _json_object(response: httpx.Response, url: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Match, Route
 
+from certbound.core.endpoints.discovery import OAUTH_METADATA_PATH, OIDC_CONFIGURATION_PATH
 from certbound.server.adapter import EndpointHandler, OAuthEndpoint, oauth_endpoint
 
 __all__ = ["ALL_METHODS", "DirectRoute", "build_routes", "direct_routes"]
@@ -32,8 +33,8 @@ def build_routes(provider: Callable[[], EndpointHandler], *, max_body: int) -> l
         return oauth_endpoint(provider, name, max_body=max_body)
 
     return [
-        Route("/.well-known/oauth-authorization-server", ep("discovery"), methods=["GET", "HEAD"]),
-        Route("/.well-known/openid-configuration", ep("discovery"), methods=["GET", "HEAD"]),
+        Route(OAUTH_METADATA_PATH, ep("discovery"), methods=["GET", "HEAD"]),
+        Route(OIDC_CONFIGURATION_PATH, ep("discovery"), methods=["GET", "HEAD"]),
         Route("/jwks", ep("jwks"), methods=["GET", "HEAD"]),
         # Every method reaches the token endpoint so that the core answers 405 in OAuth JSON.
         Route("/token", ep("token"), methods=ALL_METHODS),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from certbound.core.client_auth import NONE
 from certbound.core.client_auth.private_key_jwt import ASSERTION_ALGORITHMS, PRIVATE_KEY_JWT
@@ -22,10 +23,27 @@ __all__ = [
     "ENDPOINT_METADATA",
     "METADATA_CACHE_CONTROL",
     "MTLS_ALIASED",
+    "OAUTH_METADATA_PATH",
+    "OIDC_CONFIGURATION_PATH",
     "discovery_document",
     "endpoint_auth_methods",
+    "metadata_urls",
     "server_metadata",
 ]
+
+OAUTH_METADATA_PATH: Final = "/.well-known/oauth-authorization-server"  # RFC 8414 §3
+OIDC_CONFIGURATION_PATH: Final = "/.well-known/openid-configuration"  # OIDC Discovery 1.0 §4
+
+
+def metadata_urls(issuer: str) -> tuple[str, str]:
+    """Where ``issuer``'s metadata is read, in the order to try: RFC 8414 §3.1 (the well-known
+    path inserted between the host and the issuer's path), then OpenID Connect Discovery 1.0 §4
+    (appended to the issuer). The server, its resource servers and its clients use the same."""
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return f"{origin}{OAUTH_METADATA_PATH}{path}", f"{origin}{path}{OIDC_CONFIGURATION_PATH}"
+
 
 # Endpoint name (core.policy.ENDPOINT_PATHS) → RFC 8414 / OIDC metadata member.
 ENDPOINT_METADATA: Final = {
