@@ -327,6 +327,41 @@ def test_a_trust_anchor_added_at_run_time_serves_new_handshakes_until_removed(
     assert _token(server, pki_files, "client", "foreign").status_code == 200  # same DN, our CA
 
 
+def test_a_removed_anchor_stops_tokens_on_an_open_connection_despite_the_auth_cache(
+    server: AsServer, pki_files: PkiFiles, pki: Any
+) -> None:
+    """The handshake is over: only the core's re-validation can refuse. The authentication cache
+    remembers a success per chain verifier, and removing an anchor replaces the verifier."""
+    client_id = "foreign-keepalive"
+    with server.client() as http:
+        registered = http.post(
+            f"{server.issuer}/admin/clients",
+            json={"client_id": client_id, "token_endpoint_auth_method": "tls_client_auth",
+                  "tls_client_auth_subject_dn": "CN=client-1,O=certbound tests"},
+            headers=admin_auth(),
+        )  # fmt: skip
+        added = http.post(
+            f"{server.issuer}/admin/trust-anchors",
+            json={"pem": pki.foreign_root.pem.decode()},
+            headers=admin_auth(),
+        )
+    assert (registered.status_code, added.status_code) == (201, 201)
+    form = {"grant_type": "client_credentials", "client_id": client_id}
+    with server.client(*pki_files.pair("foreign_client")) as kept:
+        first = [kept.post(f"{server.mtls}/token", data=form) for _ in range(3)]  # cached after 1
+        with server.client() as http:
+            removed = http.delete(
+                f"{server.issuer}/admin/trust-anchors/{x5t_s256(pki.foreign_root.cert)}",
+                headers=admin_auth(),
+            )
+        assert removed.status_code == 204
+        after = kept.post(f"{server.mtls}/token", data=form)
+        streams = {id(r.extensions["network_stream"]) for r in [*first, after]}
+    assert [r.status_code for r in first] == [200, 200, 200]
+    assert len(streams) == 1, "the requests did not share one connection"
+    assert after.status_code == 401 and after.json()["error"] == "invalid_client"
+
+
 def test_admin_openapi_and_config_are_served(server: AsServer) -> None:
     with server.client() as http:
         spec = http.get(f"{server.issuer}/admin/openapi.json", headers=admin_auth())
