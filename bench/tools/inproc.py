@@ -211,7 +211,6 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.n <= 1_000_000:
         parser.error("-n must be 1..1000000")
-    import logging
 
     from certbound.ops.audit import configure_logging
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +45,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pki", type=Path, required=True, help="bench PKI directory")
     args = parser.parse_args()
-    if args.host != "127.0.0.1":
-        parser.error("the bench binds 127.0.0.1 only")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from _listen import serve_on_bench_tls
 
-    from certbound.server.listeners import ListenerGroup, ListenerSpec
-    from certbound.server.tls import TrustMaterial, build_server_context
-
-    pki: Path = args.pki.resolve()
-    context = build_server_context(
-        pki / "server-chain.pem",
-        pki / "server.key",
-        trust=TrustMaterial.from_pem_file(pki / "client-trust.pem"),
-        require_client_cert=True,
-    )
-    ListenerGroup(app, [ListenerSpec(args.host, args.port, context, "stack")], lifespan="on").run()
+    serve_on_bench_tls(app, args.host, args.port, args.pki, "stack")
 
 
 if __name__ == "__main__":
