@@ -215,6 +215,12 @@ rows = {r["target"]: r for r in map(json.loads, open(sys.argv[1])) if r.get("mod
 one, two = rows.get("certbound-w1"), rows.get("certbound-w2")
 if one and two and one.get("rps"):
     print(f"\n2 workers / 1 worker, keep-alive req/s: {two['rps'] / one['rps']:.2f}x")
+    per1, per2 = one.get("server_cpu_s_per_1k"), two.get("server_cpu_s_per_1k")
+    busy = (two.get("server_cpu_pct") or 0) + (two.get("client_cpu_pct") or 0)
+    if per1 and per2:  # the load generator shares the cores: also report CPU per request
+        print(f"server CPU per request, 2 workers / 1: {per2 / per1:.2f}x; two workers with two "
+              f"cores to themselves: ~{2 * per1 / per2:.2f}x one worker "
+              f"(server + load generator used {busy:.0f} % of 200 %)")
 EOF
 }
 
