@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import structlog
 
-from certbound.core.events import ClientAuthFailed, TokenIssued
+from certbound.core.events import ClientAuthenticated, ClientAuthFailed, TokenIssued
 from certbound.ops.audit import AuditLog, configure_logging
 
 
@@ -103,3 +103,24 @@ def test_timestamps_are_what_structlogs_iso_utc_stamper_writes(restore_logging: 
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
     parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     assert before - dt.timedelta(microseconds=1) <= parsed <= after
+
+
+def test_a_stdlib_logger_can_be_the_audit_logger(caplog: pytest.LogCaptureFixture) -> None:
+    class Adapter:  # a logger without structlog's is_enabled_for, filtering like stdlib does
+        def __init__(self) -> None:
+            self.std = logging.getLogger("certbound.audit.test")
+
+        def isEnabledFor(self, level: int) -> bool:
+            return self.std.isEnabledFor(level)
+
+        def info(self, event: str, **fields: Any) -> None:
+            self.std.info("%s %s", event, fields)
+
+        def debug(self, event: str, **fields: Any) -> None:
+            self.std.debug("%s %s", event, fields)
+
+    audit = AuditLog(Adapter())
+    with caplog.at_level(logging.INFO, logger="certbound.audit.test"):
+        audit.emit(ISSUED)
+        audit.emit(ClientAuthenticated("c1", "tls_client_auth", "x5t"))  # debug: filtered
+    assert [r.getMessage().split()[0] for r in caplog.records] == ["token_issued"]

@@ -55,3 +55,25 @@ async def test_a_large_backlog_is_written_without_waiting_and_drain_empties_it()
     assert events[-1] == ("write", "held\n")
     await asyncio.sleep(0)  # the scheduled callback finds nothing left
     assert len(events) == 2
+
+
+def test_a_loop_closed_before_its_drain_ran_does_not_strand_the_next_loops_lines() -> None:
+    events: list[Any] = []
+    stream = LoopBatchedStream(Recording(events))
+    first = asyncio.new_event_loop()
+    first.call_soon(stream.write, "from a loop that stops at once\n")  # schedules its drain...
+    first.call_soon(first.stop)  # ...for a step that never comes
+    first.run_forever()
+    first.close()
+    assert events == []
+
+    async def write_next() -> None:
+        stream.write("next\n")
+        await asyncio.sleep(0)
+
+    second = asyncio.new_event_loop()
+    try:
+        second.run_until_complete(write_next())
+    finally:
+        second.close()
+    assert events == [("write", "from a loop that stops at once\nnext\n")]

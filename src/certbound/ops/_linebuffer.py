@@ -29,7 +29,9 @@ class LoopBatchedStream:
         self.stream = stream
         self._pending: list[str] = []
         self._size = 0
-        self._scheduled = False
+        # The loop a drain is scheduled on: a loop closed before running it must not leave lines
+        # waiting, so a write from any other loop schedules its own drain.
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         atexit.register(self.drain)
         os.register_at_fork(before=self.drain)
@@ -47,8 +49,8 @@ class LoopBatchedStream:
         with self._lock:
             self._pending.append(text)
             self._size += len(text)
-            schedule, full = not self._scheduled, self._size >= _LIMIT
-            self._scheduled = True
+            schedule, full = self._scheduled_on is not loop, self._size >= _LIMIT
+            self._scheduled_on = loop
         if full:
             self.drain()
         elif schedule:
@@ -61,7 +63,8 @@ class LoopBatchedStream:
     def drain(self) -> None:
         """Write every held line now."""
         with self._lock:
-            lines, self._pending, self._size, self._scheduled = self._pending, [], 0, False
+            lines, self._pending, self._size = self._pending, [], 0
+            self._scheduled_on = None
         if lines:
             self.stream.write("".join(lines))
             self.stream.flush()

@@ -42,7 +42,7 @@ class AuditLog:
 
     def emit(self, event: object) -> None:
         kind = getattr(event, "kind", type(event).__name__)
-        if kind in _DEBUG_KINDS and not self._log.is_enabled_for(logging.DEBUG):
+        if kind in _DEBUG_KINDS and not _enabled(self._log, logging.DEBUG):
             return  # the usual case: nothing to build
         names = _field_names(type(event))
         fields: dict[str, Any] = (
@@ -56,6 +56,12 @@ class AuditLog:
             self._log.debug(kind, **fields)
         else:
             self._log.info(kind, **fields)
+
+
+def _enabled(logger: Any, level: int) -> bool:
+    """structlog's ``is_enabled_for`` (stdlib's ``isEnabledFor``); True when neither exists."""
+    check = getattr(logger, "is_enabled_for", None) or getattr(logger, "isEnabledFor", None)
+    return True if check is None else bool(check(level))
 
 
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
