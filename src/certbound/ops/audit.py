@@ -85,18 +85,19 @@ class _UtcTimestamp:
     """structlog processor: ``timestamp`` as ``TimeStamper(fmt="iso", utc=True)`` writes it
     (``2026-11-28T18:00:06.774290Z``), formatting the date and time once per second."""
 
-    __slots__ = ("_prefix", "_second")
+    __slots__ = ("_cached",)
 
     def __init__(self) -> None:
-        self._second, self._prefix = -1, ""
+        self._cached = (-1, "")  # (second, its formatted prefix): replaced whole, thread-safe
 
     def __call__(self, _: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
         second = int(now)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        cached_second, prefix = self._cached
+        if second != cached_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._cached = (second, prefix)
+        event_dict["timestamp"] = f"{prefix}.{int((now - second) * 1e6):06d}Z"
         return event_dict
 
 
