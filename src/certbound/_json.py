@@ -29,12 +29,10 @@ def dumps(obj: object) -> bytes:
 def dumps_text(obj: object, default: Callable[[Any], Any] | None = None, **_: Any) -> str:
     """:func:`dumps` as ``str``; the signature of a structlog ``JSONRenderer`` serializer (its
     ``default`` is tried after the Mapping conversion)."""
+    if default is None:
+        return dumps(obj).decode("utf-8")
 
     def fallback(value: object) -> Any:
-        if isinstance(value, Mapping):
-            return dict(value)
-        if default is not None:
-            return default(value)
-        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        return dict(value) if isinstance(value, Mapping) else default(value)
 
     return orjson.dumps(obj, default=fallback).decode("utf-8")

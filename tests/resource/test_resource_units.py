@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import certbound.resource as resource
+from certbound.core.endpoints.discovery import metadata_urls as discovery_urls
 from certbound.core.errors import (
     InsufficientScopeError,
     InvalidRequestError,
@@ -40,7 +41,7 @@ from certbound.resource import (
     requires_scopes,
 )
 from certbound.resource._cache import ExpiringLru, token_key
-from certbound.resource._discovery import check_issuer_url, client_ssl_context, discovery_urls
+from certbound.resource._discovery import check_issuer_url, client_ssl_context
 from certbound.resource.errors import ResourceServerUnavailableError
 from certbound.resource.introspection import _endpoint_from
 from certbound.resource.jwks_cache import _import_keys

@@ -348,6 +348,17 @@ def test_only_a_list_of_pem_strings_is_a_memo_key() -> None:
     assert app_module._tls_chain({"extensions": None}) is None
 
 
+def render(response: Response) -> Any:
+    """What plain Starlette sends for the core's response: the reference."""
+    from starlette.responses import JSONResponse
+
+    if response.json is not None:
+        return JSONResponse(dict(response.json), response.status, dict(response.headers),
+                            media_type=response.media_type)  # fmt: skip
+    return PlainTextResponse(response.text or "", response.status, dict(response.headers),
+                             media_type=response.media_type)  # fmt: skip
+
+
 async def _sent(app: Any) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
 
@@ -377,7 +388,7 @@ async def _sent(app: Any) -> list[dict[str, Any]]:
     ],
 )  # fmt: skip
 async def test_raw_responses_are_what_starlette_would_send(response: Response) -> None:
-    from certbound.server.adapter import raw_response, render
+    from certbound.server.adapter import raw_response
 
     assert await _sent(raw_response(response)) == await _sent(render(response))
     again = Response(response.status, {"other": "body"} if response.json else None,

@@ -59,6 +59,7 @@ TrustedProxyOpt = Annotated[
     typer.Option(
         "--trusted-proxy",
         help="CIDR of a TLS-terminating proxy whose certificate headers are believed (repeatable).",
+        metavar="CIDR",
         show_default=False,
     ),
 ]

@@ -177,6 +177,7 @@ def serve(
         str | None,
         typer.Option(
             "--log-level",
+            metavar="LEVEL",
             help="debug, info (default), warning or error; debug adds successful client "
             "authentications to the audit events.",
             show_default=False,

@@ -7,6 +7,7 @@ an error names the key and why.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -86,7 +87,7 @@ class LogSettings(_Section):
 
     @property
     def level_number(self) -> int:
-        return {"debug": 10, "info": 20, "warning": 30, "error": 40}[self.level]
+        return logging.getLevelNamesMapping()[self.level.upper()]
 
 
 class TlsSettings(_Section):

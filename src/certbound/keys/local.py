@@ -157,16 +157,19 @@ class LocalSigner:
         key = tuple(header.items())
         try:
             return self._headers[key]
-        except (KeyError, TypeError):  # TypeError: an unhashable value (never cached)
-            protected = {**header, "alg": self._alg, "kid": self._kid}
-            JWSRegistry(algorithms=[self._alg]).check_header(protected)
-            segment = json_b64encode(protected)
-            try:
-                if len(self._headers) < _MAX_HEADERS:
-                    self._headers[key] = segment
-            except TypeError:
-                pass
-            return segment
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value: encoded every time, never remembered
+            return self._encode_header(header)
+        segment = self._encode_header(header)
+        if len(self._headers) < _MAX_HEADERS:
+            self._headers[key] = segment
+        return segment
+
+    def _encode_header(self, header: Mapping[str, Any]) -> bytes:
+        protected = {**header, "alg": self._alg, "kid": self._kid}
+        JWSRegistry(algorithms=[self._alg]).check_header(protected)
+        return json_b64encode(protected)
 
     def public_jwk(self) -> dict[str, Any]:
         """The public JWK with ``kid``, ``alg`` and ``use: sig`` (RFC 7517 §4)."""

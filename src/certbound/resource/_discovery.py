@@ -26,7 +26,6 @@ __all__ = [
     "Verify",
     "check_issuer_url",
     "client_ssl_context",
-    "discovery_urls",
     "fetch_metadata",
     "get_json",
     "http_client",
@@ -75,11 +74,6 @@ def http_client(
     )
 
 
-def discovery_urls(issuer: str) -> tuple[str, str]:
-    """(RFC 8414 §3.1 URL, OpenID Connect Discovery §4 URL) of ``issuer``."""
-    return metadata_urls(issuer)
-
-
 def _json_object(response: httpx.Response, url: str) -> dict[str, Any]:
     try:
         document = json.loads(response.content)
@@ -118,7 +112,7 @@ async def post_form(client: httpx.AsyncClient, url: str, form: dict[str, str]) -
 
 async def fetch_metadata(client: httpx.AsyncClient, issuer: str) -> dict[str, Any]:
     """The issuer's metadata document (RFC 8414 §3), checked to name ``issuer`` (§3.3)."""
-    oauth_url, oidc_url = discovery_urls(issuer)
+    oauth_url, oidc_url = metadata_urls(issuer)
     url = oauth_url
     response = await _send(client, client.build_request("GET", oauth_url))
     if response.status_code != 200:

@@ -1,4 +1,4 @@
-"""ASGI ⇄ core: build a core Request, call the Provider, render its Response.
+"""ASGI ⇄ core: build a core Request, call the Provider, send its Response.
 
 Every failure leaves here as an OAuth JSON body: ``OAuthError`` as itself, a storage failure as
 503 ``temporarily_unavailable``, anything else as a generic 500 ``server_error`` whose traceback
@@ -44,7 +44,6 @@ __all__ = [
     "peer_of",
     "raw_response",
     "read_body",
-    "render",
     "to_core",
 ]
 
@@ -147,22 +146,6 @@ async def to_core(scope: Scope, receive: Receive, limit: int) -> Request:
     )
 
 
-def render(response: Response) -> StarletteResponse:
-    if response.json is not None:
-        return JSONResponse(
-            dict(response.json),
-            status_code=response.status,
-            headers=dict(response.headers),
-            media_type=response.media_type,
-        )
-    return PlainTextResponse(
-        response.text or "",
-        status_code=response.status,
-        headers=dict(response.headers),
-        media_type=response.media_type,
-    )
-
-
 class RawResponse:
     """A finished response as the two ASGI messages Starlette's ``JSONResponse`` /
     ``PlainTextResponse`` would send for it (same body bytes and headers, in the same order),
@@ -179,7 +162,8 @@ class RawResponse:
 
 
 def raw_response(response: Response) -> RawResponse:
-    """:func:`render` as a :class:`RawResponse`."""
+    """The core's response as the messages Starlette's ``JSONResponse`` (a JSON body) or
+    ``PlainTextResponse`` (a text body) would send, with the response's media type."""
     if response.json is not None:
         body = dumps(response.json)
         media_type = response.media_type or JSONResponse.media_type

@@ -35,7 +35,7 @@ from certbound.server._admin_operations import (
     AdminContext,
     Operation,
 )
-from certbound.server.adapter import error_response, render, to_core
+from certbound.server.adapter import RawResponse, error_response, raw_response, to_core
 from certbound.storage.engine import safe_url
 
 __all__ = [
@@ -102,8 +102,8 @@ def _endpoint(
     context: Callable[[], AdminContext],
     credentials: AdminCredentials,
     max_body: int,
-) -> Callable[[StarletteRequest], Awaitable[StarletteResponse]]:
-    async def handler(request: StarletteRequest) -> StarletteResponse:
+) -> Callable[[StarletteRequest], Awaitable[RawResponse | StarletteResponse]]:
+    async def handler(request: StarletteRequest) -> RawResponse | StarletteResponse:
         who: AdminPrincipal | None = None
         try:
             ctx = context()
@@ -127,7 +127,7 @@ def _endpoint(
             log.exception("unexpected error on %s %s", request.method, path)
             return error_response(ServerError("internal error"))
         _audit(request.method, path, response.status, who)
-        return render(response)
+        return raw_response(response)
 
     return handler
 

@@ -125,7 +125,10 @@ async def current_revision(target: AsyncEngine | str) -> str | None:
 async def require_head(target: AsyncEngine | str) -> None:
     """StorageError unless the database is at :func:`head_revision` (the server never runs
     against a schema it was not written for)."""
-    current, head = await current_revision(target), head_revision()
+    async with _engine(target) as engine:
+        if await _at_head(engine):
+            return
+        current, head = await current_revision(engine), head_revision()
     if current != head:
         raise StorageError(
             f"the database schema is at revision {current or 'none'}, this certbound "

@@ -23,11 +23,11 @@ class _Pool:
     __slots__ = ("data", "lock", "pos")
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.data, self.pos = b"", 0
+        self.reset()
 
     def reset(self) -> None:
-        self.lock = threading.Lock()  # a lock held by another thread at fork time stays held
+        """Empty; a new lock (one held by another thread at fork time would stay held)."""
+        self.lock = threading.Lock()
         self.data, self.pos = b"", 0
 
     def take(self) -> bytes:
