@@ -22,12 +22,17 @@ def test_cli_version_and_help() -> None:
 
 def test_the_server_path_loads_no_http_client_and_no_migration_tool() -> None:
     """Resident memory per worker (issue "Performance"): what `certbound serve` imports to run
-    leaves out httpx (client library, jwks_uri fetcher: loaded on first use) and Alembic."""
+    leaves out httpx (client library, jwks_uri fetcher: loaded on first use), Alembic, and
+    PostgreSQL's SQLAlchemy dialect and driver (loaded only for a postgresql:// database)."""
+    unwanted = {"httpx", "httpcore", "alembic", "asyncpg", "sqlalchemy.dialects.postgresql"}
     probe = (
         "import sys\n"
         "import certbound.cli, certbound.cli.serve, certbound.config.runtime\n"
         "import certbound.server.listeners, certbound.server.workers\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'httpcore', 'alembic'}))\n"
+        "import certbound.storage.sql, certbound.storage.sql_tokens\n"
+        "import certbound.storage.registration_tokens\n"
+        "names = set(sys.modules) | {m.split('.')[0] for m in sys.modules}\n"
+        f"print(sorted(names & set({sorted(unwanted)!r})))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

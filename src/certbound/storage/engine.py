@@ -12,14 +12,17 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from certbound.core.ports import StorageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -95,6 +98,18 @@ async def transaction(engine: AsyncEngine, what: str) -> AsyncIterator[AsyncConn
         raise StorageError(
             f"{what} failed on {safe_url(engine.url)}: {describe_error(exc)}"
         ) from exc
+
+
+def upsert_insert(engine: AsyncEngine, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with the dialect's ``ON CONFLICT`` clauses (SQLite and PostgreSQL spell them the
+    same). Only the engine's own dialect is imported: a SQLite server never loads PostgreSQL's."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def _parse(url: str) -> URL:

@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from certbound.core.ports import NotFoundInStoreError
-from certbound.storage.engine import transaction
+from certbound.storage.engine import transaction, upsert_insert
 from certbound.storage.schema import registration_tokens
 
 if TYPE_CHECKING:
@@ -35,8 +34,7 @@ class SqlRegistrationTokenStore:
 
     async def put(self, client_id: str, token_sha256: str, issued_at: int) -> None:
         """Set (or replace) the client's token hash; NotFoundInStoreError if no such client."""
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(_TABLE).values(
+        stmt = upsert_insert(self._engine, _TABLE).values(
             client_id=client_id, token_sha256=token_sha256, issued_at=issued_at
         )
         stmt = stmt.on_conflict_do_update(

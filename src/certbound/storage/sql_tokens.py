@@ -10,19 +10,12 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import Table, case, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from certbound.storage.engine import transaction
+from certbound.storage.engine import transaction, upsert_insert
 from certbound.storage.schema import revoked_tokens, used_jtis
 
 __all__ = ["SqlReplayCache", "SqlRevokedTokenStore"]
-
-
-def _insert(engine: AsyncEngine, table: Table) -> postgresql.Insert | sqlite.Insert:
-    if engine.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 async def _purge(engine: AsyncEngine, table: Table, now: float, what: str) -> int:
@@ -40,7 +33,7 @@ class SqlRevokedTokenStore:
 
     async def revoke(self, jti: str, expires_at: int) -> None:
         """Idempotent; revoking again keeps the later expiry."""
-        stmt = _insert(self._engine, revoked_tokens).values(jti=jti, expires_at=expires_at)
+        stmt = upsert_insert(self._engine, revoked_tokens).values(jti=jti, expires_at=expires_at)
         later = case(
             (stmt.excluded.expires_at > revoked_tokens.c.expires_at, stmt.excluded.expires_at),
             else_=revoked_tokens.c.expires_at,
@@ -69,7 +62,7 @@ class SqlReplayCache:
     async def use(self, jti: str, expires_at: int) -> bool:
         """Record ``jti`` until ``expires_at``; False if it is recorded and not yet expired. One
         upsert: a new row, or taking over an expired one, returns the row; a live one does not."""
-        insert = _insert(self._engine, used_jtis).values(jti=jti, expires_at=expires_at)
+        insert = upsert_insert(self._engine, used_jtis).values(jti=jti, expires_at=expires_at)
         upsert = insert.on_conflict_do_update(
             index_elements=["jti"],
             set_={"expires_at": insert.excluded.expires_at},
