@@ -9,8 +9,8 @@ __all__ = ["EXIT_FAILURE", "EXIT_USAGE", "CliError", "console", "console_err"]
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-console = Console(highlight=False, soft_wrap=True)
-console_err = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+console_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class CliError(Exception):
