@@ -63,17 +63,18 @@ def test_zero_workers_is_refused() -> None:
 # (the pool installs signal handlers and forks: not in the test process).
 POOL = textwrap.dedent(
     """
-    import os, socket, sys
+    import gc, os, socket, sys
     from certbound.server.workers import WorkerPool, bind_worker_sockets
 
     def serve(index, sockets):
         [sock] = sockets
         if sys.argv[1] == "fail" and index == 1:
             raise SystemExit(3)
+        answer = gc.get_freeze_count() if sys.argv[1] == "frozen" else os.getpid()
         while True:
             conn, _ = sock.accept()
             with conn:
-                conn.sendall(b"%d\\n" % os.getpid())
+                conn.sendall(b"%d\\n" % answer)
 
     groups = bind_worker_sockets([("127.0.0.1", 0)], 2)
     print(groups[0][0].getsockname()[1], flush=True)
@@ -114,6 +115,20 @@ def test_connections_are_spread_and_sigterm_stops_every_worker() -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(TIMEOUT) == 0
         assert not any(_alive(p) for p in workers)
+    finally:
+        stop(proc)
+
+
+def test_workers_inherit_a_frozen_heap() -> None:
+    """The parent freezes its heap before forking (gc.freeze): the workers' collectors leave the
+    inherited objects alone, so their pages stay shared."""
+    proc, port = start_pool("frozen")
+    try:
+        wait_for_workers(proc.pid, 2)
+        frozen = ask_pid(port)  # here: the worker's gc.get_freeze_count()
+        assert frozen > 1000  # everything the parent imported and built
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(TIMEOUT) == 0
     finally:
         stop(proc)
 

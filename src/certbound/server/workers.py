@@ -7,7 +7,10 @@ the workers evenly (with one shared socket, the first worker awake takes most of
 the workers share one socket per listener.
 
 Workers are forked: each builds its own runtime (database engine, keys, TLS contexts, event loop)
-from the same settings. The parent only supervises: SIGTERM or SIGINT is passed on to every
+from the same settings. Just before forking, the parent's heap is moved to the collector's
+permanent generation (``gc.freeze``, as CPython's documentation advises for forking servers): a
+worker's collector then never writes to the objects it inherited, so the pages holding the
+imported code stay shared between the workers instead of being copied into each. The parent only supervises: SIGTERM or SIGINT is passed on to every
 worker (each stops gracefully, see :class:`~certbound.server.listeners.ListenerGroup`); if a
 worker exits on its own, the others are stopped too and the exit status tells the failure.
 """
@@ -15,6 +18,7 @@ worker exits on its own, the others are stopped too and the exit status tells th
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -81,6 +85,8 @@ class WorkerPool:
         """Start every worker and wait for all of them; 0 when stopped by a signal, else 1."""
         context = multiprocessing.get_context("fork")
         original = {sig: signal.signal(sig, self._on_signal) for sig in _STOP_SIGNALS}
+        gc.collect()
+        gc.freeze()  # see the module docstring: keep the inherited pages shared
         try:
             for index, sockets in enumerate(self._sockets):
                 others = [
