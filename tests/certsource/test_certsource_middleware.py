@@ -20,6 +20,7 @@ from certbound.certsource import (
     format_rfc9440,
     peer_certificate,
 )
+from certbound.certsource.asgi_tls import chain_key
 from certbound.core.mtls.certificate import CertificateSource, PeerCertificate
 
 from .conftest import pem
@@ -404,3 +405,74 @@ async def test_starlette_request_state_carries_the_peer(pki) -> None:
         "x5t#S256": PeerCertificate(pki.client.chain, CertificateSource.TLS).thumbprint,
         "source": "rfc9440",
     }
+
+
+# ---------------------------------------------------------------- each TLS chain parsed once
+def resolve(middleware: ClientCertificateMiddleware, scope: dict[str, Any]) -> Any:
+    return middleware._resolve(scope, {})
+
+
+def chain_pems(issued: Any) -> list[str]:
+    return [pem(c) for c in issued.chain]
+
+
+def test_a_tls_chain_is_parsed_once_into_the_same_peer(pki) -> None:
+    middleware = ClientCertificateMiddleware(Recorder(), trusted_proxies=PROXIES)
+    first = resolve(middleware, scope_for(tls_chain=chain_pems(pki.client)))
+    again = resolve(middleware, scope_for(tls_chain=chain_pems(pki.client)))
+    assert first is again
+    assert first == PeerCertificate(pki.client.chain, CertificateSource.TLS)
+    other = resolve(middleware, scope_for(tls_chain=chain_pems(pki.other_client)))
+    assert other is not None and other.thumbprint != first.thumbprint
+
+
+async def test_a_malformed_chain_is_refused_every_time_and_never_remembered() -> None:
+    scope = scope_for(tls_chain=["not a certificate"])
+    for _ in range(2):
+        inner, sent, _ = await run(scope)
+        assert sent[0]["status"] == 400 and not inner.scopes
+    middleware = ClientCertificateMiddleware(Recorder(), trusted_proxies=PROXIES)
+    with pytest.raises(Exception, match="PEM"):
+        resolve(middleware, scope)
+    assert middleware._peers == {}
+
+
+def test_a_trusted_proxy_header_is_not_served_from_the_memo(pki) -> None:
+    middleware = ClientCertificateMiddleware(Recorder(), trusted_proxies=PROXIES)
+    peer = PeerCertificate(pki.client.chain, CertificateSource.TLS)
+    found = {k.lower(): [v] for k, v in format_rfc9440(peer).items()}
+    scope = scope_for(tls_chain=chain_pems(pki.client))
+    assert middleware._resolve(scope, found) == peer  # TLS wins, as without the memo
+    assert middleware._peers == {}
+
+
+async def test_headers_from_an_untrusted_peer_are_refused_even_with_a_remembered_chain(
+    pki,
+) -> None:
+    middleware = ClientCertificateMiddleware(Recorder(), trusted_proxies=PROXIES)
+    resolve(middleware, scope_for(client=STRANGER, tls_chain=chain_pems(pki.client)))
+    headers = format_rfc9440(PeerCertificate(pki.other_client.chain, CertificateSource.TLS))
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = scope_for(client=STRANGER, headers=headers, tls_chain=chain_pems(pki.client))
+    await middleware(scope, None, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"]) == UNTRUSTED_BODY
+
+
+def test_the_memo_is_bounded(pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ClientCertificateMiddleware, "MAX_PEERS", 1)
+    middleware = ClientCertificateMiddleware(Recorder(), trusted_proxies=PROXIES)
+    resolve(middleware, scope_for(tls_chain=chain_pems(pki.client)))
+    resolve(middleware, scope_for(tls_chain=chain_pems(pki.other_client)))
+    assert list(middleware._peers) == [tuple(chain_pems(pki.other_client))]
+
+
+def test_only_a_list_of_pem_strings_is_a_memo_key() -> None:
+    assert chain_key({"extensions": {"tls": {"client_cert_chain": ["a", 1]}}}) is None
+    assert chain_key({"extensions": {"tls": {"client_cert_chain": []}}}) is None
+    assert chain_key({"extensions": None}) is None
+    assert chain_key({"extensions": {"tls": {"client_cert_chain": ["a"]}}}) == ("a",)

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -23,13 +23,11 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from certbound.certsource import ClientCertificateMiddleware, TrustedProxies, format_rfc9440
+from certbound.certsource import ClientCertificateMiddleware, TrustedProxies
 from certbound.core.errors import RequestTooLargeError
 from certbound.core.messages import Request, Response
-from certbound.core.mtls.certificate import CertificateSource, PeerCertificate
-from certbound.server import app as app_module
 from certbound.server.adapter import OAuthEndpoint, peer_of, read_body, to_core
-from certbound.server.app import TlsPeerCachingMiddleware, _http_error, create_app
+from certbound.server.app import _http_error, create_app
 from certbound.server.routes import ALL_METHODS, build_routes, direct_routes
 
 Scope = dict[str, Any]
@@ -293,59 +291,6 @@ async def test_extra_routes_are_served(pki: Any) -> None:
 
     app = create_app(Recorder, trusted_proxies=PROXIES, extra_routes=[Route("/admin/x", admin)])
     assert (await call(app, http_scope("GET", "/admin/x")))[2] == b"admin"
-
-
-# ---------------------------------------------------------------- the TLS chain memo
-def resolve(middleware: TlsPeerCachingMiddleware, scope: Scope) -> PeerCertificate | None:
-    return middleware._resolve(scope, {})
-
-
-def test_a_tls_chain_is_parsed_once_into_the_same_peer(pki: Any) -> None:
-    middleware = TlsPeerCachingMiddleware(Recorder(), trusted_proxies=PROXIES)
-    first = resolve(middleware, http_scope("POST", "/token", extensions=tls(pki.client)))
-    again = resolve(middleware, http_scope("POST", "/token", extensions=tls(pki.client)))
-    assert first is again
-    assert first == PeerCertificate(pki.client.chain, CertificateSource.TLS)
-    other = resolve(middleware, http_scope("POST", "/token", extensions=tls(pki.other_client)))
-    assert other is not None and other.thumbprint != first.thumbprint
-
-
-async def test_a_malformed_chain_is_refused_every_time(pki: Any) -> None:
-    app = create_app(Recorder, trusted_proxies=PROXIES)
-    scope = http_scope(
-        "POST", "/token", extensions={"tls": {"client_cert_chain": ["not a certificate"]}}
-    )
-    for _ in range(2):
-        status, _, body = await call(app, scope)
-        assert status == 400 and b"invalid_request" in body
-    middleware = TlsPeerCachingMiddleware(Recorder(), trusted_proxies=PROXIES)
-    with pytest.raises(Exception, match="PEM"):
-        resolve(middleware, scope)
-    assert middleware._peers == {}
-
-
-def test_a_trusted_proxy_header_is_not_served_from_the_memo(pki: Any) -> None:
-    middleware = TlsPeerCachingMiddleware(Recorder(), trusted_proxies=PROXIES)
-    peer = PeerCertificate(pki.client.chain, CertificateSource.TLS)
-    headers: Mapping[str, str] = format_rfc9440(peer)
-    found = {k.lower(): [v] for k, v in headers.items()}
-    scope = http_scope("POST", "/token", client=("10.0.0.1", 1), extensions=tls(pki.client))
-    assert middleware._resolve(scope, found) == peer  # TLS wins, as without the memo
-    assert middleware._peers == {}
-
-
-def test_the_memo_is_bounded(pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(TlsPeerCachingMiddleware, "MAX_ENTRIES", 1)
-    middleware = TlsPeerCachingMiddleware(Recorder(), trusted_proxies=PROXIES)
-    resolve(middleware, http_scope("GET", "/", extensions=tls(pki.client)))
-    resolve(middleware, http_scope("GET", "/", extensions=tls(pki.other_client)))
-    assert len(middleware._peers) == 1
-
-
-def test_only_a_list_of_pem_strings_is_a_memo_key() -> None:
-    assert app_module._tls_chain({"extensions": {"tls": {"client_cert_chain": ["a", 1]}}}) is None
-    assert app_module._tls_chain({"extensions": {"tls": {"client_cert_chain": []}}}) is None
-    assert app_module._tls_chain({"extensions": None}) is None
 
 
 def render(response: Response) -> Any:

@@ -24,7 +24,7 @@ from ._decode import (
 )
 from .errors import CertificateSourceError
 
-__all__ = ["TLS_EXTENSION", "peer_from_asgi_scope"]
+__all__ = ["TLS_EXTENSION", "chain_key", "peer_from_asgi_scope"]
 
 TLS_EXTENSION = "tls"
 _ORIGIN = "TLS client certificate"
@@ -44,6 +44,17 @@ def _chain_entries(scope: Mapping[str, Any]) -> list[Any] | None:
     if not isinstance(chain, list | tuple):
         raise CertificateSourceError(_ORIGIN, "client_cert_chain is not a list of PEM strings")
     return list(chain)
+
+
+def chain_key(scope: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The extension's ``client_cert_chain`` as a hashable key, when it is a non-empty list of
+    strings (anything else: None). Equal keys give equal :func:`peer_from_asgi_scope` results."""
+    extensions = scope.get("extensions")
+    tls = extensions.get(TLS_EXTENSION) if isinstance(extensions, dict) else None
+    chain = tls.get("client_cert_chain") if isinstance(tls, dict) else None
+    if isinstance(chain, list | tuple) and chain and all(type(c) is str for c in chain):
+        return tuple(chain)
+    return None
 
 
 def peer_from_asgi_scope(scope: Mapping[str, Any]) -> PeerCertificate | None:

@@ -12,6 +12,13 @@ For every ``http`` and ``websocket`` scope (others pass through untouched):
    its origin; the private reason goes to the log (``client_certificate_malformed``), never
    to the client.
 
+A chain from the TLS extension is parsed once: the middleware remembers the
+:class:`PeerCertificate` of each distinct chain (keyed by its PEM text, so the result is the
+one parsing would give; at most :attr:`ClientCertificateMiddleware.MAX_PEERS`, the oldest
+leaving first), and every further request on a keep-alive connection, or on a new connection
+with the same certificate, skips the PEM and X.509 decoding and the thumbprint. Malformed
+chains and certificates from headers are never remembered.
+
 The app then sees the headers without any certificate header, and
 ``scope["state"]["peer_certificate"]`` (Starlette's ``request.state.peer_certificate``) set
 to a :class:`PeerCertificate` or None; read it with :func:`peer_certificate`.
@@ -34,7 +41,7 @@ from certbound.core.errors import InvalidRequestError
 from certbound.core.mtls.certificate import CertificateSource, PeerCertificate
 
 from ._forwarded import HEADER_SOURCES, HeaderValues, header_names, read_header_source
-from .asgi_tls import peer_from_asgi_scope
+from .asgi_tls import chain_key, peer_from_asgi_scope
 from .errors import CertificateSourceError
 from .nginx import NGINX_HEADER
 from .trusted_proxy import TrustedProxies
@@ -79,6 +86,8 @@ def _header_name(name: str) -> str:
 class ClientCertificateMiddleware:
     """Attach the client's :class:`PeerCertificate` (or None) to every HTTP scope."""
 
+    MAX_PEERS = 1024  # distinct TLS chains remembered (see the module docstring)
+
     def __init__(
         self,
         app: ASGIApp,
@@ -99,6 +108,7 @@ class ClientCertificateMiddleware:
         names = [n for s in HEADER_SOURCES for n in header_names(s, self.nginx_header)]
         names += [_header_name(n) for n in extra_strip_headers]
         self.strip_headers = frozenset(n.encode("latin-1") for n in names)
+        self._peers: dict[tuple[str, ...], PeerCertificate] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -130,6 +140,19 @@ class ClientCertificateMiddleware:
         return kept, found
 
     def _resolve(self, scope: Scope, found: HeaderValues) -> PeerCertificate | None:
+        key = None if found else chain_key(scope)
+        if key is None:
+            return self._decide(scope, found)
+        peer = self._peers.get(key)
+        if peer is None:
+            peer = self._decide(scope, found)
+            if peer is not None and peer.source is CertificateSource.TLS:
+                if len(self._peers) >= self.MAX_PEERS:
+                    del self._peers[next(iter(self._peers))]
+                self._peers[key] = peer
+        return peer
+
+    def _decide(self, scope: Scope, found: HeaderValues) -> PeerCertificate | None:
         host = _client_host(scope)
         if found and not self.trusted_proxies.contains(host):
             _log.warning("cert_header_from_untrusted_peer", peer=host, headers=sorted(found))

@@ -9,15 +9,15 @@ path with a method that endpoint accepts (``routes.direct_routes``) runs through
 and certificate middleware straight into the endpoint, skipping the router and Starlette's
 exception middleware (neither has anything to do there: the endpoint answers every error
 itself). Everything else — lifespan, 404, 405, redirects, ``/healthz`` — is Starlette's. The
-certificate middleware remembers the :class:`PeerCertificate` parsed from each TLS chain, so a
-keep-alive connection parses its client certificate once, not per request.
+certificate middleware parses each distinct TLS chain once (see
+:mod:`certbound.certsource.middleware`), so a keep-alive connection parses its client
+certificate once, not per request.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import cached_property
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,11 +32,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from certbound.certsource.middleware import ClientCertificateMiddleware
 from certbound.certsource.trusted_proxy import TrustedProxies
 from certbound.core.errors import InvalidRequestError, MethodNotAllowedError, NotFoundError
-from certbound.core.mtls.certificate import CertificateSource, PeerCertificate
 from certbound.server.adapter import EndpointHandler, error_response
 from certbound.server.routes import DirectRoute, build_routes, direct_routes
 
-__all__ = ["CertboundApp", "TlsPeerCachingMiddleware", "create_app"]
+__all__ = ["CertboundApp", "create_app"]
 
 
 async def _http_error(_: StarletteRequest, exc: Exception) -> Response:
@@ -47,45 +46,6 @@ async def _http_error(_: StarletteRequest, exc: Exception) -> Response:
         return error_response(MethodNotAllowedError("method not allowed on this endpoint"))
     err = InvalidRequestError(str(getattr(exc, "detail", "bad request")))
     return error_response(err)
-
-
-def _tls_chain(scope: Scope) -> tuple[str, ...] | None:
-    """The ASGI TLS extension's ``client_cert_chain`` as a key, if it is a non-empty PEM list."""
-    extensions = scope.get("extensions")
-    tls = extensions.get("tls") if isinstance(extensions, dict) else None
-    chain = tls.get("client_cert_chain") if isinstance(tls, dict) else None
-    if isinstance(chain, list | tuple) and chain and all(type(c) is str for c in chain):
-        return tuple(chain)
-    return None
-
-
-class TlsPeerCachingMiddleware(ClientCertificateMiddleware):
-    """:class:`ClientCertificateMiddleware` that parses each TLS client chain once.
-
-    Only requests without certificate headers and with a well-formed TLS chain are served from
-    the memo; the chain's PEM text is the key, so the result is the one parsing would give.
-    Malformed chains are never remembered (they are refused each time, as before). Bounded:
-    the oldest entry leaves past :attr:`MAX_ENTRIES`.
-    """
-
-    MAX_ENTRIES = 1024
-
-    @cached_property
-    def _peers(self) -> dict[tuple[str, ...], PeerCertificate]:
-        return {}
-
-    def _resolve(self, scope: Scope, found: Mapping[str, Sequence[str]]) -> PeerCertificate | None:
-        key = None if found else _tls_chain(scope)
-        if key is None:
-            return super()._resolve(scope, found)
-        peer = self._peers.get(key)
-        if peer is None:
-            peer = super()._resolve(scope, found)
-            if peer is not None and peer.source is CertificateSource.TLS:
-                if len(self._peers) >= self.MAX_ENTRIES:
-                    del self._peers[next(iter(self._peers))]
-                self._peers[key] = peer
-        return peer
 
 
 class CertboundApp(Starlette):
@@ -128,7 +88,7 @@ def create_app(
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         await table[scope["path"]][1](scope, receive, send)
 
-    certificates = TlsPeerCachingMiddleware(
+    certificates = ClientCertificateMiddleware(
         dispatch, trusted_proxies=trusted_proxies, header_sources=sources
     )
     direct = ServerErrorMiddleware(certificates)
@@ -138,7 +98,7 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(
-                TlsPeerCachingMiddleware, trusted_proxies=trusted_proxies, header_sources=sources
+                ClientCertificateMiddleware, trusted_proxies=trusted_proxies, header_sources=sources
             )
         ],
         exception_handlers={HTTPException: _http_error},
