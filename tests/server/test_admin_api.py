@@ -551,10 +551,10 @@ def test_bad_secrets_stop_start_up(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"admin.token": ADMIN_TOKEN}, "admin: Value error, set token or token_file, not both"),
-        ({"admin.client_cert_thumbprints": ("abc",)}, "admin.client_cert_thumbprints: Value error, not an x5t#S256"),
-        ({"admin.client_subject_dns": ("not a dn",)}, "admin.client_subject_dns: Value error, 'not a dn'"),
-        ({"registration.open": True}, "registration: Value error, open registration takes no initial access token"),
+        ({"admin.token": ADMIN_TOKEN}, "admin: set token or token_file, not both"),
+        ({"admin.client_cert_thumbprints": ("abc",)}, "admin.client_cert_thumbprints: not an x5t#S256"),
+        ({"admin.client_subject_dns": ("not a dn",)}, "admin.client_subject_dns: 'not a dn'"),
+        ({"registration.open": True}, "registration: open registration takes no initial access token"),
     ],
     ids=["token-twice", "thumbprint", "subject-dn", "open-with-token"],
 )  # fmt: skip

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from certbound.config.settings import ConfigError, load_settings
 from certbound.server.workers import WorkerPool, bind_worker_sockets
 
 TIMEOUT = 30.0
@@ -166,15 +167,76 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# ---------------------------------------------------------------- server.workers = auto
+@pytest.fixture
+def no_certbound_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("CERTBOUND_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.usefixtures("no_certbound_env")
+@pytest.mark.parametrize("value", ["auto", " AUTO "])
+def test_auto_workers_is_one_per_usable_cpu(value: str) -> None:
+    expected = min(len(os.sched_getaffinity(0)), 64)
+    assert load_settings(overrides={"server.workers": value}).server.workers == expected
+
+
+@pytest.mark.usefixtures("no_certbound_env")
+def test_auto_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERTBOUND_SERVER__WORKERS", "auto")
+    assert load_settings().server.workers == min(len(os.sched_getaffinity(0)), 64)
+
+
+@pytest.mark.usefixtures("no_certbound_env")
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("lots", "server.workers: must be a number from 1 to 64, or auto"),
+        ("2.5", "server.workers: must be a number from 1 to 64, or auto"),
+        ("0", "server.workers: Input should be greater than or equal to 1"),
+        ("65", "server.workers: Input should be less than or equal to 64"),
+    ],
+)
+def test_a_bad_worker_count_names_the_key(value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(overrides={"server.workers": value})
+    assert message in str(caught.value) and "Value error" not in str(caught.value)
+
+
+def test_serve_refuses_a_bad_worker_count_with_exit_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTBOUND_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "certbound", "serve", "--workers", "lots", "--data-dir",
+         str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "server.workers: must be a number from 1 to 64, or auto" in out.stderr
+    assert not (tmp_path / "certbound.db").exists()  # refused before anything was created
+
+
+def _two_cpus() -> None:
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
+
+
 @pytest.mark.e2e
-def test_serve_with_two_workers_issues_tokens_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["2", "auto"])
+def test_serve_with_two_workers_issues_tokens_and_stops_on_sigterm(
+    tmp_path: Path, workers: str
+) -> None:
+    """``auto`` runs pinned to two CPUs (two workers; one on a one-CPU machine, see below)."""
+    expected = 2 if workers == "2" else len(sorted(os.sched_getaffinity(0))[:2])
+    if expected < 2:
+        pytest.skip("auto: this machine lets the test use one CPU only")
     port, mtls_port = free_port(), free_port()
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTBOUND_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "certbound", "serve", "--workers", "2", "--data-dir", str(data),
+        [sys.executable, "-m", "certbound", "serve", "--workers", workers, "--data-dir", str(data),
          "--port", str(port), "--mtls-port", str(mtls_port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env,
+        preexec_fn=_two_cpus,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + TIMEOUT

@@ -156,10 +156,11 @@ def serve(
     ] = None,
     trusted_proxy: TrustedProxyOpt = None,
     workers: Annotated[
-        int | None,
+        str | None,
         typer.Option(
             "--workers",
-            help="Worker processes sharing the listeners, e.g. one per core (default 1).",
+            metavar="N|auto",
+            help="Worker processes sharing the listeners (default 1); auto: one per usable CPU.",
             show_default=False,
         ),
     ] = None,

@@ -60,13 +60,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MAX_WORKERS = 64
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8443, ge=0, le=65535)
     mtls_port: int = Field(8444, ge=0, le=65535)
     issuer: str | None = None  # default: https://localhost:<port>
     mtls_base_url: str | None = None  # default: https://localhost:<mtls_port>
-    workers: int = Field(1, ge=1, le=64)
+    workers: int = Field(1, ge=1, le=MAX_WORKERS)  # "auto": one per usable CPU
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=10 * 1024 * 1024)
 
     @field_validator("issuer", "mtls_base_url")
@@ -79,6 +90,17 @@ class ServerSettings(_Section):
         if "?" in value or "#" in value:
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text == "auto":
+                return min(usable_cpus(), MAX_WORKERS)
+            if not text.isdigit():
+                raise ValueError(f"must be a number from 1 to {MAX_WORKERS}, or auto")
+        return value
 
 
 class LogSettings(_Section):
@@ -335,7 +357,8 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
     problems = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(root)"
-        problems.append(f"{key}: {err['msg']}")
+        # our own validators' messages, without pydantic's "Value error, " in front
+        problems.append(f"{key}: {err['msg'].removeprefix('Value error, ')}")
     where = (
         f" (sources: flags, CERTBOUND_* env, {path})"
         if path
