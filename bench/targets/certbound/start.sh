@@ -5,7 +5,7 @@
 # defaults (SQLite database and ES256 signing key in a data directory under $BENCH_STATE, JSON audit
 # log to stderr) with the bench PKI's server certificate and root CA. Every tls_client_auth client of $BENCH_PKI/clients.json is registered with
 # `certbound clients add` -- once per PKI, into a seed data directory that each start copies (the CLI
-# takes ~3 s per call; the harness restarts the target for every round).
+# takes about a second per call; the harness restarts the target for every round).
 #
 # The load goes to the mTLS alias listener (client certificate required, RFC 8705 section 5) on
 # $BENCH_PORT; the issuer listener gets an ephemeral port. Env (optional):
