@@ -7,11 +7,15 @@ import subprocess
 import sys
 
 
+def clean_environ() -> dict[str, str]:
+    """This process's environment without any CERTBOUND_* setting."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CERTBOUND_")}
+
+
 def certbound(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m certbound ARGS`` with no CERTBOUND_* setting from the caller's environment and
     a wide terminal (one line per message); never raises on a non-zero exit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTBOUND_")}
-    env["COLUMNS"] = "200"
+    env = {**clean_environ(), "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "certbound", *args],
         capture_output=True,

@@ -1,8 +1,9 @@
-"""Shared fixtures: a session-scoped run-time PKI (see tests/testpki.py)."""
+"""Shared fixtures: a session-scoped run-time PKI (see tests/testpki.py); no CERTBOUND_* settings."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -49,3 +50,11 @@ def pki() -> TestPKI:
         foreign_root=foreign_root,
         foreign_client=make_leaf(foreign_root, "client-1"),
     )
+
+
+@pytest.fixture
+def no_certbound_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CERTBOUND_* setting from the caller's environment reaches the code under test."""
+    for name in list(os.environ):
+        if name.startswith("CERTBOUND_"):
+            monkeypatch.delenv(name)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
@@ -32,11 +31,8 @@ class Result:
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_env(no_certbound_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """No CERTBOUND_* setting from the caller's environment; one line per message."""
-    for name in list(os.environ):
-        if name.startswith("CERTBOUND_"):
-            monkeypatch.delenv(name)
     monkeypatch.setenv("COLUMNS", "1000")
 
 

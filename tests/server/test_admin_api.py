@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Mapping
@@ -45,11 +44,7 @@ EXPIRED_CA = make_ca(
 )
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("CERTBOUND_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_certbound_env")
 
 
 @dataclass

@@ -30,15 +30,16 @@ TLS_EXTENSION = "tls"
 _ORIGIN = "TLS client certificate"
 
 
+def _raw_chain(scope: Mapping[str, Any]) -> Any:
+    """The extension's ``client_cert_chain`` value as given, or None when there is none."""
+    extensions = scope.get("extensions")
+    tls = extensions.get(TLS_EXTENSION) if isinstance(extensions, Mapping) else None
+    return tls.get("client_cert_chain") if isinstance(tls, Mapping) else None
+
+
 def _chain_entries(scope: Mapping[str, Any]) -> list[Any] | None:
     """The raw ``client_cert_chain`` entries, or None when there is no extension or chain."""
-    extensions = scope.get("extensions")
-    if not isinstance(extensions, Mapping):
-        return None
-    tls = extensions.get(TLS_EXTENSION)
-    if not isinstance(tls, Mapping):
-        return None
-    chain = tls.get("client_cert_chain")
+    chain = _raw_chain(scope)
     if chain is None:
         return None
     if not isinstance(chain, list | tuple):
@@ -49,9 +50,7 @@ def _chain_entries(scope: Mapping[str, Any]) -> list[Any] | None:
 def chain_key(scope: Mapping[str, Any]) -> tuple[str, ...] | None:
     """The extension's ``client_cert_chain`` as a hashable key, when it is a non-empty list of
     strings (anything else: None). Equal keys give equal :func:`peer_from_asgi_scope` results."""
-    extensions = scope.get("extensions")
-    tls = extensions.get(TLS_EXTENSION) if isinstance(extensions, dict) else None
-    chain = tls.get("client_cert_chain") if isinstance(tls, dict) else None
+    chain = _raw_chain(scope)
     if isinstance(chain, list | tuple) and chain and all(type(c) is str for c in chain):
         return tuple(chain)
     return None
