@@ -173,7 +173,7 @@ async def _run(args: argparse.Namespace) -> None:
 
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(70)
     elif args.profile == "pyinstrument":
         profiler.stop()
         sys.stderr.write(profiler.output_text(unicode=True, color=False, show_all=False))

@@ -146,3 +146,28 @@ def test_urlencoded_pairs_round_trip(params: dict[str, str]) -> None:
     assert form.pairs == pairs
     for name, value in pairs:
         assert form.get(name) == value
+
+
+_plain_bodies = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="%+"),
+    max_size=80,
+).map(lambda s: s.encode("ascii"))
+
+
+def _outcome(body: bytes) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    try:
+        return parse_form(body).pairs, None
+    except InvalidRequestError as exc:
+        return (), exc.description
+
+
+@settings(max_examples=300, deadline=None)
+@given(_plain_bodies)
+def test_a_body_with_nothing_to_decode_parses_as_field_by_field(body: bytes) -> None:
+    """A printable-ASCII body without '%' or '+' is checked once as a whole; the result, or the
+    error, is what the field-by-field path gives (forced here by an encoded field in front)."""
+    pairs, error = _outcome(body)
+    forced_pairs, forced_error = _outcome(b"z%7A=1&" + body)
+    assert error == forced_error
+    if error is None:
+        assert forced_pairs == (("zz", "1"), *pairs)

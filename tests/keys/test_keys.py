@@ -9,10 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
+from joserfc.util import urlsafe_b64decode
 
 from certbound.keys import (
     STATE_FILE,
@@ -25,6 +28,7 @@ from certbound.keys import (
     KeySet as SigningKeySet,
 )
 from certbound.keys.keyset import _create
+from certbound.keys.local import _es256
 
 ALGS = ("ES256", "PS256", "Ed25519")
 _JOSE_CLASSES: dict[str, type[ECKey | RSAKey | OKPKey]] = {
@@ -376,3 +380,45 @@ def test_load_keyset_names_the_file_of_an_unreadable_key(tmp_path: Path) -> None
     (tmp_path / STATE_FILE).write_text(json.dumps({"active": "k1", "published": ["k1"]}))
     with pytest.raises(ValueError, match=r"k1\.pem: not a PEM private key"):
         load_keyset(tmp_path)
+
+
+class _FixedDerKey:
+    """Stands in for a P-256 key whose ECDSA signature is the given DER (r, s)."""
+
+    curve_key_size = 256
+
+    def __init__(self, r: int, s: int) -> None:
+        self.der = encode_dss_signature(r, s)
+
+    def sign(self, message: bytes, algorithm: object) -> bytes:
+        assert isinstance(algorithm, ec.ECDSA)
+        assert isinstance(algorithm.algorithm, hashes.SHA256)
+        return self.der
+
+    def get_op_key(self, operation: str) -> _FixedDerKey:
+        assert operation == "sign"
+        return self
+
+
+@pytest.mark.parametrize(
+    ("r", "s"),
+    [(1, 2), (2**255 + 7, 3), (5, 2**256 - 1), (2**248 - 1, 2**200)],
+    ids=["both-short", "short-s", "full-s", "leading-zero-bytes"],
+)
+def test_es256_signature_bytes_are_joserfc_s_for_every_r_and_s(r: int, s: int) -> None:
+    """RFC 7518 §3.4: r and s as 32 big-endian octets each, zero-padded; the same bytes joserfc's
+    ES256 model makes of the same DER signature."""
+    key = _FixedDerKey(r, s)
+    ours = _es256(key)(b"input", None)  # type: ignore[arg-type]
+    assert ours == JWSRegistry.algorithms["ES256"].sign(b"input", key)  # type: ignore[arg-type]
+    assert ours == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def test_es256_tokens_verify_every_time(signers: dict[str, LocalSigner]) -> None:
+    """Many real signatures (about one in 128 has an r or s with a leading zero octet)."""
+    signer = signers["ES256"]
+    public = KeySet.import_key_set({"keys": [signer.public_jwk()]})
+    for n in range(400):
+        token = signer.encode({"n": n}, {"typ": "at+jwt"})
+        assert len(urlsafe_b64decode(token.rsplit(".", 1)[1].encode())) == 64
+        assert jwt.decode(token, public, algorithms=["ES256"]).claims == {"n": n}

@@ -75,31 +75,43 @@ class FormData:
         return name in self._index
 
 
-def _decode(raw: bytes, where: str) -> str:
-    """Percent-decode one name or value ('+' is a space) and decode it as strict UTF-8."""
+def _where(name: str | None) -> str:
+    """Where a decoding problem is, for its error: the name, or the value of parameter ``name``."""
+    return "a parameter name" if name is None else f"parameter '{_echo(name)}'"
+
+
+def _decode(raw: bytes, name: str | None) -> str:
+    """Percent-decode one name (``name`` None) or the value of parameter ``name`` ('+' is a
+    space) and decode it as strict UTF-8."""
     if not _RAW_OK.fullmatch(raw):
-        raise InvalidRequestError(f"{where} contains a byte that is not percent-encoded")
+        raise InvalidRequestError(f"{_where(name)} contains a byte that is not percent-encoded")
     if b"%" not in raw and b"+" not in raw:  # printable ASCII with nothing to decode
         return raw.decode("ascii")
     if _BROKEN_ESCAPE.search(raw):
-        raise InvalidRequestError(f"{where} contains a malformed percent-encoding")
+        raise InvalidRequestError(f"{_where(name)} contains a malformed percent-encoding")
     try:
         text = unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8", errors="strict")
     except UnicodeDecodeError:
-        raise InvalidRequestError(f"{where} is not valid UTF-8 after percent-decoding") from None
+        raise InvalidRequestError(
+            f"{_where(name)} is not valid UTF-8 after percent-decoding"
+        ) from None
     if "\x00" in text:
-        raise InvalidRequestError(f"{where} contains a NUL character")
+        raise InvalidRequestError(f"{_where(name)} contains a NUL character")
     return text
 
 
-def _parse_field(field: bytes) -> tuple[str, str]:
-    raw_name, eq, raw_value = field.partition(b"=")
-    name = _decode(raw_name, "a parameter name")
+def _checked_pair(name: str, eq: object, value: str) -> tuple[str, str]:
     if not name:
         raise InvalidRequestError("form field with an empty parameter name")
     if not eq:
         raise InvalidRequestError(f"form field '{_echo(name)}' has no '='")
-    return name, _decode(raw_value, f"parameter '{_echo(name)}'")
+    return name, value
+
+
+def _parse_field(field: bytes) -> tuple[str, str]:
+    raw_name, eq, raw_value = field.partition(b"=")
+    name, _ = _checked_pair(_decode(raw_name, None), eq, "")
+    return name, _decode(raw_value, name)
 
 
 def parse_form(body: bytes) -> FormData:
@@ -109,10 +121,17 @@ def parse_form(body: bytes) -> FormData:
     (§3.1). Raises :class:`InvalidRequestError` naming the problem; never anything else.
     """
     pairs: list[tuple[str, str]] = []
-    for field in body.split(b"&"):
-        if not field:
-            continue
-        name, value = _parse_field(field)
-        if value:
-            pairs.append((name, value))
+    if b"%" in body or b"+" in body or not _RAW_OK.fullmatch(body):
+        for field in body.split(b"&"):
+            if field:
+                name, value = _parse_field(field)
+                if value:
+                    pairs.append((name, value))
+        return FormData(tuple(pairs))
+    # Printable ASCII with nothing to decode (the usual token request): checked once, as a whole.
+    for text in body.decode("ascii").split("&"):
+        if text:
+            name, value = _checked_pair(*text.partition("="))
+            if value:
+                pairs.append((name, value))
     return FormData(tuple(pairs))

@@ -1,10 +1,11 @@
 """A :class:`~certbound.core.ports.TokenSigner` over a private key held in process memory.
 
-The key is a ``cryptography`` private key; joserfc signs (its JWS algorithm models: ES256's raw
-``r || s`` signature, PS256, Ed25519) and encodes. A token is signed on every token request, so the
-parts that never change are done once: the key is imported and checked once, each distinct
-protected header is validated by joserfc's registry and base64url-encoded once; per token only the
-claims are serialised (as ``jwt.encode`` does) and signed. The result is the same compact JWS
+The key is a ``cryptography`` private key; joserfc checks it and signs (its JWS algorithm models
+for PS256 and Ed25519; ES256's raw ``r || s`` signature is the same two lines as joserfc's model,
+with the ``ECDSA`` object made once). A token is signed on every token request, so the parts that
+never change are done once: the key is imported and checked once, each distinct protected header
+is validated by joserfc's registry and base64url-encoded once; per token only the claims are
+serialised (as ``jwt.encode`` does) and signed. The result is the same compact JWS
 ``joserfc.jwt.encode`` gives (RFC 7515 §7.1), at about half the cost. The ``kid`` is the
 RFC 7638 JWK thumbprint of the public key, so it is stable across restarts and the same wherever
 the key is loaded.
@@ -16,11 +17,12 @@ published as ``Ed25519``, because joserfc flags ``EdDSA`` as deprecated).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 from joserfc.util import json_b64encode, urlsafe_b64encode
@@ -37,6 +39,23 @@ _MAX_HEADERS: Final = 16  # distinct protected headers remembered (certbound use
 
 _PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 _JoseKey = ECKey | RSAKey | OKPKey
+_Sign = Callable[[bytes, Any], bytes]  # (signing input, joserfc key) -> JWS signature bytes
+_P256_BYTES: Final = 32
+
+
+def _es256(key: ec.EllipticCurvePrivateKey) -> _Sign:
+    """ES256 exactly as joserfc's ``ESAlgorithm.sign`` computes it (RFC 7518 §3.4: the ECDSA
+    signature's ``r`` and ``s``, each as 32 big-endian octets), with the ``ECDSA(SHA-256)`` object
+    made once instead of per token and without joserfc's per-call key-operation checks (done
+    once, by ``check_key``)."""
+    algorithm = ec.ECDSA(hashes.SHA256())
+    sign = key.sign
+
+    def es256(message: bytes, _: Any) -> bytes:
+        r, s = decode_dss_signature(sign(message, algorithm))
+        return r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
+
+    return es256
 
 
 def normalize_alg(alg: str) -> str:
@@ -102,7 +121,9 @@ class LocalSigner:
         self._jose = _jose_key(key, {"kid": self._kid, "alg": expected, "use": "sig"})
         model = JWSRegistry.algorithms[expected]
         model.check_key(self._jose)
-        self._sign = model.sign
+        self._sign: _Sign = (
+            _es256(key) if isinstance(key, ec.EllipticCurvePrivateKey) else model.sign
+        )
         self._headers: dict[tuple[tuple[str, Any], ...], bytes] = {}
 
     @classmethod

@@ -5,10 +5,11 @@ the routes hand requests to the core Provider through the adapter. 404/405 from 
 HTTP error answer in OAuth JSON, never HTML.
 
 The app is a Starlette application with one shortcut: a request for an OAuth endpoint's exact
-path with a method that endpoint accepts (``routes.direct_routes``) runs through the same error
-and certificate middleware straight into the endpoint, skipping the router and Starlette's
-exception middleware (neither has anything to do there: the endpoint answers every error
-itself). Everything else — lifespan, 404, 405, redirects, ``/healthz`` — is Starlette's. The
+path with a method that endpoint accepts (``routes.direct_routes``) runs through the same
+certificate middleware straight into the endpoint, skipping the router and Starlette's error and
+exception middleware (none has anything to do there: the endpoint answers every error itself, and
+an exception escaping it anyway gets uvicorn's plain 500, the response Starlette's
+``ServerErrorMiddleware`` would send). Everything else — lifespan, 404, 405, redirects, ``/healthz`` — is Starlette's. The
 certificate middleware parses each distinct TLS chain once (see
 :mod:`certbound.certsource.middleware`), so a keep-alive connection parses its client
 certificate once, not per request.
@@ -23,7 +24,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -91,7 +91,7 @@ def create_app(
     certificates = ClientCertificateMiddleware(
         dispatch, trusted_proxies=trusted_proxies, header_sources=sources
     )
-    direct = ServerErrorMiddleware(certificates)
+    direct = certificates
     return CertboundApp(
         direct=direct,
         table=table,
