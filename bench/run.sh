@@ -19,6 +19,9 @@
 # BENCH_DURATION / BENCH_WARMUP / BENCH_CONNS to the others. Also:
 #   BENCH_HARNESS_SRC   the harness to copy (default: <repo>/../shared/bench)
 #   BENCH_AS_TARGETS    targets of the "as" phase (default: "nginx oidc-provider certbound")
+#   BENCH_CERTBOUND_PYTHON  also run certbound on this interpreter in the "as" phase, as target
+#                       certbound-alt (e.g. /usr/bin/python3.11, a distribution's PGO+LTO build):
+#                       an editable install of the repo in bench/.harness/venv-alt
 #   BENCH_SOAK_SECONDS  length of the soak phase (default 300, at most 3600)
 #   BENCH_RESULTS       output directory (default: bench/results/<UTC timestamp>)
 # Bounds: 127.0.0.1 only, ports 9443-9459, every load-generator run under `timeout`, every server
@@ -52,7 +55,7 @@ for p in "${PHASES[@]}"; do case "$p" in as|rs|workers|soak) ;; *) die "unknown 
 # shared/ is read-only: copy it (keeping node_modules and the generated PKI between runs), then add
 # certbound's targets. The copy is git-ignored.
 mkdir -p "$H" "$OUT"
-rsync -a --delete --exclude node_modules/ --exclude results/ --exclude 'pki*/' "$SRC/" "$H/" \
+rsync -a --delete --exclude node_modules/ --exclude results/ --exclude 'pki*/' --exclude venv-alt/ "$SRC/" "$H/" \
   || die "cannot copy $SRC"
 chmod -R u+w "$H"
 for t in certbound certbound-stack; do
@@ -149,11 +152,29 @@ start_certbound() { # start_certbound NAME PORT STATE CPUS [ENV=VALUE ...] -> se
 CERT0="$PKI/$(client_field 0 chain)"; KEY0="$PKI/$(client_field 0 key)"; CID0="$(client_field 0 client_id)"
 CERT1="$PKI/$(client_field 1 chain)"; KEY1="$PKI/$(client_field 1 key)"
 
+alt_venv() { # alt_venv PYTHON: bench/.harness/venv-alt with certbound (editable) on PYTHON
+  local py="$1" v="$H/venv-alt" want have
+  want="$("$py" -c 'import sys; print(sys.executable, sys.version.split()[0])')" || return 1
+  have="$(cat "$v/.for" 2>/dev/null)"
+  if [ "$want" != "$have" ] || [ ! -x "$v/bin/certbound" ]; then
+    log "venv for $want in $v"
+    rm -rf "$v" && "$py" -m venv --without-pip "$v" || return 1  # pip comes from the repo's venv
+    "$REPO/.venv/bin/pip" --python "$v/bin/python" install -q -e "$REPO" >"$H/venv-alt.log" 2>&1 \
+      || { tail -n 20 "$H/venv-alt.log" >&2; return 1; }
+    echo "$want" >"$v/.for"
+  fi
+  log "certbound-alt: certbound on $want"
+}
+
 # ------------------------------------------------------------------ phases
 phase_as() {
   local targets; read -r -a targets <<<"${BENCH_AS_TARGETS:-nginx oidc-provider certbound}"
   if [[ " ${targets[*]} " == *" nginx "* ]] && ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     die "nginx is not installed (Debian: apt-get install -y nginx), or set BENCH_AS_TARGETS"
+  fi
+  if [ -n "${BENCH_CERTBOUND_PYTHON:-}" ]; then
+    alt_venv "$BENCH_CERTBOUND_PYTHON" || die "cannot make a venv for $BENCH_CERTBOUND_PYTHON"
+    targets+=("certbound-alt=CERTBOUND_BIN=$H/venv-alt/bin/certbound exec $H/targets/certbound/start.sh")
   fi
   log "phase as: ${targets[*]}"
   (cd "$H" && BENCH_OUT="$OUT/as" ./run.sh "${targets[@]}") || log "the harness exited with status $?"
