@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
+import certbound.ops.audit as audit_module
 from certbound.core.events import ClientAuthenticated, ClientAuthFailed, TokenIssued
 from certbound.ops.audit import AuditLog, configure_logging
 
@@ -124,3 +126,67 @@ def test_a_stdlib_logger_can_be_the_audit_logger(caplog: pytest.LogCaptureFixtur
         audit.emit(ISSUED)
         audit.emit(ClientAuthenticated("c1", "tls_client_auth", "x5t"))  # debug: filtered
     assert [r.getMessage().split()[0] for r in caplog.records] == ["token_issued"]
+
+
+AUTHENTICATED = ClientAuthenticated("c1", "tls_client_auth", "x5t")
+
+
+def _without_timestamps(out: io.StringIO) -> list[dict[str, Any]]:
+    return [{k: v for k, v in line.items() if k != "timestamp"} for line in lines(out)]
+
+
+@pytest.mark.parametrize("json_logs", [True, False], ids=["json", "console"])
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO, logging.WARNING])
+def test_the_direct_pipeline_writes_what_structlog_writes(
+    restore_logging: None, json_logs: bool, level: int
+) -> None:
+    """AuditLog() runs configure_logging's processors itself; an AuditLog over the same structlog
+    logger goes through structlog: the same lines, bound context variables included."""
+    direct_out, structlog_out = io.StringIO(), io.StringIO()
+    events = (ISSUED, FAILED, AUTHENTICATED)
+    structlog.contextvars.bind_contextvars(request_id="r-1")
+    try:
+        configure_logging(json_logs=json_logs, level=level, stream=direct_out)
+        assert audit_module._DIRECT is not None and audit_module._DIRECT.current()
+        for event in events:
+            AuditLog().emit(event)
+        configure_logging(json_logs=json_logs, level=level, stream=structlog_out)
+        for event in events:
+            AuditLog(structlog.get_logger("certbound.audit")).emit(event)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    if json_logs:
+        direct, through = _without_timestamps(direct_out), _without_timestamps(structlog_out)
+        assert all(line["request_id"] == "r-1" for line in direct)
+    else:  # console lines start with the timestamp
+        direct = [line.split(" ", 1)[1] for line in direct_out.getvalue().splitlines()]
+        through = [line.split(" ", 1)[1] for line in structlog_out.getvalue().splitlines()]
+    assert direct == through
+    assert len(direct) == {logging.DEBUG: 3, logging.INFO: 2, logging.WARNING: 1}[level]
+
+
+def test_capture_logs_sees_audit_events_and_the_direct_pipeline_resumes_after(
+    restore_logging: None,
+) -> None:
+    out = io.StringIO()
+    configure_logging(json_logs=True, stream=out)
+    audit = AuditLog()
+    with capture_logs() as captured:
+        audit.emit(ISSUED)
+    audit.emit(FAILED)
+    assert [(e["event"], e["log_level"]) for e in captured] == [("token_issued", "info")]
+    assert [line["event"] for line in lines(out)] == ["client_auth_failed"]
+
+
+def test_a_later_structlog_configuration_takes_the_audit_events(restore_logging: None) -> None:
+    out = io.StringIO()
+    configure_logging(json_logs=True, stream=out)
+    seen: list[str] = []
+
+    def keep(_: Any, __: str, event_dict: dict[str, Any]) -> str:
+        seen.append(event_dict["event"])
+        return "kept"
+
+    structlog.configure(processors=[keep], logger_factory=structlog.ReturnLoggerFactory())
+    AuditLog().emit(ISSUED)
+    assert seen == ["token_issued"] and out.getvalue() == ""
