@@ -172,8 +172,10 @@ async def _run(args: argparse.Namespace) -> None:
         import pstats
 
         profiler.disable()
+        if args.profile_out is not None:
+            profiler.dump_stats(args.profile_out)
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(70)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(45)
     elif args.profile == "pyinstrument":
         profiler.stop()
         sys.stderr.write(profiler.output_text(unicode=True, color=False, show_all=False))
@@ -199,6 +201,9 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--profile", choices=("none", "cprofile", "pyinstrument"), default="none")
+    parser.add_argument(
+        "--profile-out", type=Path, help="with --profile cprofile: also write the pstats file here"
+    )
     parser.add_argument(
         "--stub-provider", action="store_true", help="measure the server layers only"
     )

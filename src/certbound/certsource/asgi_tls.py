@@ -33,8 +33,13 @@ _ORIGIN = "TLS client certificate"
 def _raw_chain(scope: Mapping[str, Any]) -> Any:
     """The extension's ``client_cert_chain`` value as given, or None when there is none."""
     extensions = scope.get("extensions")
-    tls = extensions.get(TLS_EXTENSION) if isinstance(extensions, Mapping) else None
-    return tls.get("client_cert_chain") if isinstance(tls, Mapping) else None
+    tls = extensions.get(TLS_EXTENSION) if _is_mapping(extensions) else None
+    return tls.get("client_cert_chain") if _is_mapping(tls) else None
+
+
+def _is_mapping(value: object) -> bool:
+    """``isinstance(value, Mapping)``, answering the usual ``dict`` without the ABC check."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _chain_entries(scope: Mapping[str, Any]) -> list[Any] | None:

@@ -51,7 +51,7 @@ log = logging.getLogger("certbound.server")
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_URL_SPECIAL = ("?", "#", "\\", "\t", "\r", "\n")  # Starlette's URL/urlsplit alter these
+_URL_SPECIAL = frozenset("?#\\\t\r\n")  # Starlette's URL/urlsplit alter these
 _BASE_URLS: dict[tuple[Any, ...], str] = {}  # (scheme, host header, server, root) -> base URL
 _BASE_URLS_MAX = 64  # the Host header is the client's: keep the memo small
 
@@ -103,7 +103,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 def _path(scope: Scope) -> str:
     path: str = scope["path"]
-    if path.startswith("//") or any(c in path for c in _URL_SPECIAL):
+    if path.startswith("//") or not _URL_SPECIAL.isdisjoint(path):
         return URL(scope=scope).path
     return path
 

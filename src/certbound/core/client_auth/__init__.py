@@ -121,8 +121,9 @@ def _refused_method(form: FormData, request: Request) -> str | None:
 
 def _presented_method(form: FormData) -> str | None:
     """``private_key_jwt`` when the form carries an assertion parameter (RFC 7521 §4.2)."""
-    if any(form.get(param) is not None for param in _ASSERTION_PARAMS):
-        return PRIVATE_KEY_JWT
+    for param in _ASSERTION_PARAMS:
+        if form.get(param) is not None:
+            return PRIVATE_KEY_JWT
     return None
 
 
