@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import Any, TypeGuard
 
 from certbound.core.mtls.certificate import CertificateSource, PeerCertificate
 
@@ -37,7 +37,7 @@ def _raw_chain(scope: Mapping[str, Any]) -> Any:
     return tls.get("client_cert_chain") if _is_mapping(tls) else None
 
 
-def _is_mapping(value: object) -> bool:
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
     """``isinstance(value, Mapping)``, answering the usual ``dict`` without the ABC check."""
     return type(value) is dict or isinstance(value, Mapping)
 
