@@ -43,7 +43,7 @@ class AuditLog:
 
     Through structlog's configured pipeline; when that is still the one :func:`configure_logging`
     set up, its processors run directly (:class:`_DirectPipeline`): the same line, without
-    structlog's per-call logger layers (about half the cost of an audit line).
+    structlog's per-call logger layers (about 30 % of an audit line's instructions).
     """
 
     def __init__(self, logger: Any = None) -> None:
