@@ -100,17 +100,18 @@ def _decode(raw: bytes, name: str | None) -> str:
     return text
 
 
-def _checked_pair(name: str, eq: object, value: str) -> tuple[str, str]:
+def _check_field(name: str, eq: str | bytes) -> None:
+    """A field needs a name and an ``=`` (``eq``: the separator ``partition`` found, or empty)."""
     if not name:
         raise InvalidRequestError("form field with an empty parameter name")
     if not eq:
         raise InvalidRequestError(f"form field '{_echo(name)}' has no '='")
-    return name, value
 
 
 def _parse_field(field: bytes) -> tuple[str, str]:
     raw_name, eq, raw_value = field.partition(b"=")
-    name, _ = _checked_pair(_decode(raw_name, None), eq, "")
+    name = _decode(raw_name, None)
+    _check_field(name, eq)
     return name, _decode(raw_value, name)
 
 
@@ -131,7 +132,8 @@ def parse_form(body: bytes) -> FormData:
     # Printable ASCII with nothing to decode (the usual token request): checked once, as a whole.
     for text in body.decode("ascii").split("&"):
         if text:
-            name, value = _checked_pair(*text.partition("="))
+            name, eq, value = text.partition("=")
+            _check_field(name, eq)
             if value:
                 pairs.append((name, value))
     return FormData(tuple(pairs))

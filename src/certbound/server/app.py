@@ -9,9 +9,9 @@ path with a method that endpoint accepts (``routes.direct_routes``) runs through
 certificate middleware straight into the endpoint, skipping the router and Starlette's error and
 exception middleware (none has anything to do there: the endpoint answers every error itself, and
 an exception escaping it anyway gets uvicorn's plain 500, the response Starlette's
-``ServerErrorMiddleware`` would send). Everything else — lifespan, 404, 405, redirects, ``/healthz`` — is Starlette's. The
-certificate middleware parses each distinct TLS chain once (see
-:mod:`certbound.certsource.middleware`), so a keep-alive connection parses its client
+``ServerErrorMiddleware`` would send). Everything else — lifespan, 404, 405, redirects,
+``/healthz`` — is Starlette's. The certificate middleware parses each distinct TLS chain once
+(see :mod:`certbound.certsource.middleware`), so a keep-alive connection parses its client
 certificate once, not per request.
 """
 
@@ -88,10 +88,9 @@ def create_app(
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         await table[scope["path"]][1](scope, receive, send)
 
-    certificates = ClientCertificateMiddleware(
+    direct = ClientCertificateMiddleware(
         dispatch, trusted_proxies=trusted_proxies, header_sources=sources
     )
-    direct = certificates
     return CertboundApp(
         direct=direct,
         table=table,
