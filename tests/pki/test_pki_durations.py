@@ -76,7 +76,12 @@ def test_parse_duration_sums_every_unit(counts: list[int]) -> None:
         (dt.timedelta(0), "0 seconds"),
         (-dt.timedelta(days=3), "3 days"),
         (dt.timedelta(weeks=2), "14 days"),
+        (dt.timedelta(days=9, seconds=1), "9 days"),
+        (dt.timedelta(days=1, minutes=59), "1 day"),
+        (dt.timedelta(hours=2, minutes=3, seconds=4), "2 hours 3 minutes"),
+        (dt.timedelta(minutes=1, seconds=1), "1 minute 1 second"),
+        (dt.timedelta(days=730, hours=5), "2 years"),
     ],
 )
-def test_format_duration_shows_two_largest_units(delta: dt.timedelta, words: str) -> None:
+def test_format_duration_shows_the_largest_unit_and_the_next(delta: dt.timedelta, words: str) -> None:
     assert format_duration(delta) == words

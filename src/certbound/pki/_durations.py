@@ -51,17 +51,23 @@ def parse_duration(text: str) -> dt.timedelta:
 def format_duration(delta: dt.timedelta) -> str:
     """Render ``delta`` in words for people: ``90 days``, ``1 year``, ``1 day 12 hours``.
 
-    Negative values render their magnitude; sub-second parts are dropped. The two largest
-    non-zero units are shown, so the text stays short.
+    Negative values render their magnitude; sub-second parts are dropped. The largest non-zero
+    unit is shown with the next smaller one when that is non-zero (``1 day 12 hours``), never a
+    distant one: ``9 days 1 second`` reads as precision nobody asked for and is ``9 days``.
     """
     seconds = abs(int(delta.total_seconds()))
     if seconds == 0:
         return "0 seconds"
+    units = [unit for unit in _UNITS if unit != "w"]  # "13 weeks" reads worse than "91 days"
     parts: list[str] = []
-    for unit, size in _UNITS.items():
-        if unit == "w":
-            continue  # "13 weeks" reads worse than "91 days"
-        count, seconds = divmod(seconds, size)
+    for index, unit in enumerate(units):
+        count, seconds = divmod(seconds, _UNITS[unit])
         if count:
             parts.append(f"{count} {_NAMES[unit]}{'' if count == 1 else 's'}")
-    return " ".join(parts[:2])
+            if index + 1 < len(units):
+                following = units[index + 1]
+                rest = seconds // _UNITS[following]
+                if rest:
+                    parts.append(f"{rest} {_NAMES[following]}{'' if rest == 1 else 's'}")
+            break
+    return " ".join(parts)
