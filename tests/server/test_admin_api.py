@@ -150,7 +150,7 @@ async def test_admin_api_is_not_served_without_an_admin_credential(
     tmp_path: Path, pki: Any
 ) -> None:
     settings = _settings(tmp_path, pki, **{"admin.token_file": None})
-    settings = settings.model_copy(update={"admin": type(settings.admin)()})
+    settings = settings.replace(admin=type(settings.admin)())
     async with running(settings, _files(tmp_path, pki, settings)) as harness:
         response = await harness.http.get(
             "/admin/clients", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}

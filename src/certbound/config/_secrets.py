@@ -7,9 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Final
 
-from pydantic import SecretStr
-
-from certbound.config.settings import ConfigError
+from certbound.config.settings import ConfigError, Secret
 
 __all__ = ["MIN_SECRET_LENGTH", "secret_sha256"]
 
@@ -20,7 +18,7 @@ _TOKEN_CHARS: Final = frozenset(
 )
 
 
-def secret_sha256(value: SecretStr | None, file: Path | None, key: str) -> str | None:
+def secret_sha256(value: Secret | None, file: Path | None, key: str) -> str | None:
     """The SHA-256 of the secret in ``value`` or in ``file`` (first line), or None when neither
     is set. ConfigError naming ``key`` when the file is unreadable or the secret is too short or
     not a bearer token (RFC 6750 §2.1 characters)."""

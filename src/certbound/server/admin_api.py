@@ -53,7 +53,7 @@ audit = structlog.get_logger("certbound.audit")
 def effective_config(settings: Settings) -> dict[str, Any]:
     """The settings as JSON: secrets redacted (``**********``), database password hidden, plus
     the derived values (issuer, mTLS base URL, database URL)."""
-    data = settings.model_dump(mode="json")  # SecretStr values dump as '**********'
+    data = settings.to_json()  # secrets as '**********'
     if settings.storage.database_url is not None:
         data["storage"]["database_url"] = safe_url(settings.storage.database_url)
     data["effective"] = {
