@@ -64,7 +64,7 @@ _register()
 
 
 def _click_exceptions() -> tuple[type[Exception], ...]:
-    """Click's exception base (Typer >= 0.29 vendors click as typer._click)."""
+    """Click's exception base (Typer 0.26+ vendors click as typer._click)."""
     import click
 
     found: list[type[Exception]] = [click.ClickException]
