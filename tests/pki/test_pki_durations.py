@@ -83,5 +83,7 @@ def test_parse_duration_sums_every_unit(counts: list[int]) -> None:
         (dt.timedelta(days=730, hours=5), "2 years"),
     ],
 )
-def test_format_duration_shows_the_largest_unit_and_the_next(delta: dt.timedelta, words: str) -> None:
+def test_format_duration_shows_the_largest_unit_and_the_next(
+    delta: dt.timedelta, words: str
+) -> None:
     assert format_duration(delta) == words
