@@ -249,3 +249,12 @@ def test_settings_are_frozen_and_replace_makes_a_copy() -> None:
         settings.server.port = 1  # type: ignore[misc]
     other = settings.replace(data_dir=Path("/x"))
     assert (other.data_dir, settings.data_dir != Path("/x")) == (Path("/x"), True)
+
+
+def test_the_readme_shows_the_error_as_it_is(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    block = readme.split("where\nit came from:\n\n```text\n", 1)[1].split("```", 1)[0]
+    config = toml(tmp_path, '[log]\nlevel = "loud"\n')
+    error = refused(config, env={"CERTBOUND_SERVER__PORT": "70000"})
+    shown = " ".join(block.split()).replace("/etc/certbound/certbound.toml", str(config))
+    assert shown == f"error: {error}"
