@@ -11,18 +11,17 @@ a fifth of a worker's idle footprint (docs/performance.md).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import tomllib
-import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec.structs import force_setattr
+
+from certbound.config._sources import SourceError, describe, env_layer, flag_layer, toml_layer
 
 __all__ = [
     "AdminSettings",
@@ -309,7 +308,6 @@ _SECTIONS: Final[dict[str, type[_Section]]] = {
 }
 # values some keys accept beyond their type, turned into it before conversion
 _BEFORE: Final[dict[str, Callable[[object], object]]] = {"server.workers": _workers}
-_ENV_PREFIX: Final = "CERTBOUND_"
 
 
 def _encode(value: object) -> object:
@@ -332,142 +330,6 @@ def _decode(kind: type, value: object) -> object:
     )
 
 
-class _Layer:
-    """Values from one source, keyed by ``section.key`` (or ``data_dir``), and where each came from."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, object] = {}
-        self.origin: dict[str, str] = {}
-
-    def put(self, key: str, value: object, origin: str) -> None:
-        self.values[key] = value
-        self.origin[key] = origin
-
-
-def _flatten(table: Mapping[str, Any], origin: str, layer: _Layer, problems: list[str]) -> None:
-    """A TOML document into ``section.key`` values; unknown tables and keys are problems."""
-    for name, value in table.items():
-        if name == "data_dir":
-            layer.put(name, value, origin)
-        elif name in _SECTIONS and isinstance(value, Mapping):
-            for key, item in value.items():
-                layer.put(f"{name}.{key}", item, origin)
-        elif name in _SECTIONS:
-            problems.append(f"{name}: must be a table ([{name}]) ({origin})")
-        else:
-            problems.append(
-                f"{name}: unknown key; known: data_dir, {', '.join(_SECTIONS)} ({origin})"
-            )
-
-
-def _toml_layer(path: Path, problems: list[str]) -> _Layer:
-    layer = _Layer()
-    try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    _flatten(document, str(path), layer, problems)
-    return layer
-
-
-def _field_type(section: str, key: str) -> Any:
-    for field in msgspec.structs.fields(_SECTIONS[section]):
-        if field.name == key:
-            return field.type
-    return None
-
-
-def _is_list(section: str, key: str) -> bool:
-    return typing.get_origin(_field_type(section, key)) is tuple
-
-
-def _env_layer(environ: Mapping[str, str], problems: list[str]) -> _Layer:
-    """``CERTBOUND_<SECTION>__<KEY>`` (any case) and ``CERTBOUND_DATA_DIR``. Lists are JSON
-    (``'["a", "b"]'``) or comma-separated. Other ``CERTBOUND_*`` names belong to other tools
-    (``CERTBOUND_CONFIG``, ``CERTBOUND_GATEWAY__*``) and are left alone."""
-    layer = _Layer()
-    for name, raw in sorted(environ.items()):
-        upper = name.upper()
-        if not upper.startswith(_ENV_PREFIX):
-            continue
-        rest = upper[len(_ENV_PREFIX) :].lower()
-        if rest == "data_dir":
-            layer.put("data_dir", raw, name)
-            continue
-        section, sep, key = rest.partition("__")
-        if not sep or section not in _SECTIONS:
-            continue
-        value: object = raw
-        if _is_list(section, key):
-            value = _env_list(raw, name, problems)
-            if value is None:
-                continue
-        layer.put(f"{section}.{key}", value, name)
-    return layer
-
-
-def _env_list(raw: str, name: str, problems: list[str]) -> list[object] | None:
-    text = raw.strip()
-    if not text.startswith("["):
-        return [part.strip() for part in text.split(",") if part.strip()]
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        problems.append(f'{name}: not a JSON list ({exc.msg}); write e.g. \'["a", "b"]\' or a,b')
-        return None
-    if not isinstance(value, list):
-        problems.append(f'{name}: not a JSON list; write e.g. \'["a", "b"]\' or a,b')
-        return None
-    return value
-
-
-def _flag_layer(overrides: Mapping[str, Any]) -> _Layer:
-    """Command-line flags as ``{"server.port": 1}``; None means the flag was not given."""
-    layer = _Layer()
-    for key, value in overrides.items():
-        if value is not None:
-            layer.put(key, list(value) if isinstance(value, tuple) else value, "command line")
-    return layer
-
-
-_MSGSPEC_AT = re.compile(r"(?P<reason>.*) - at `\$(?P<where>[^`]*)`", re.DOTALL)
-
-
-def _problem(section: str, exc: msgspec.ValidationError, origin: Mapping[str, str]) -> str:
-    """msgspec's "Expected `int` >= 1 - at `$.workers`" or our "<key>: <reason>" as
-    ``section.key: reason (where the value came from)``."""
-    text = str(exc)
-    match = _MSGSPEC_AT.fullmatch(text)
-    reason, where = (match["reason"], match["where"]) if match else (text, "")
-    path = where.lstrip(".")
-    field = path.split(".")[0].split("[")[0]
-    if path != field:  # an item of a list: ".crls[1]"
-        reason += f" (item {path[len(field) :].strip('[]')})"
-    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", reason)
-    if unknown:
-        field, reason = unknown[1], "unknown key"
-        known = [f.name for f in msgspec.structs.fields(_SECTIONS[section])]
-        reason += f"; known: {', '.join(known)}"
-    elif reason.startswith("Invalid enum value") and field:
-        kind = _field_type(section, field)
-        reason = f"must be one of {', '.join(typing.get_args(kind))}, not {reason.split(' ', 3)[3]}"
-    elif not field:
-        named, sep, rest = reason.partition(": ")
-        if sep and named in {f.name for f in msgspec.structs.fields(_SECTIONS[section])}:
-            field, reason = named, rest
-    key = f"{section}.{field}" if field else section
-    if field:
-        source = origin.get(key)
-    else:  # a rule across the section's keys: every source that set one
-        source = ", ".join(dict.fromkeys(o for k, o in origin.items() if k.startswith(f"{key}.")))
-    return f"{key}: {reason}" + (f" ({source})" if source else "")
-
-
 def load_settings(
     config_file: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -483,8 +345,11 @@ def load_settings(
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist or is not a file")
     problems: list[str] = []
-    layers = [_toml_layer(path, problems)] if path is not None else []
-    layers += [_env_layer(env, problems), _flag_layer(overrides or {})]
+    try:
+        layers = [toml_layer(path, _SECTIONS, problems)] if path is not None else []
+    except SourceError as exc:
+        raise ConfigError(str(exc)) from None
+    layers += [env_layer(env, _SECTIONS, problems), flag_layer(overrides or {})]
     values: dict[str, object] = {}
     origin: dict[str, str] = {}
     for layer in layers:
@@ -511,7 +376,7 @@ def load_settings(
                 tables.get(section, {}), kind, strict=False, dec_hook=_decode
             )
         except msgspec.ValidationError as exc:
-            problems.append(_problem(section, exc, origin))
+            problems.append(describe(_SECTIONS, section, exc, origin))
     unknown = sorted(set(tables) - set(_SECTIONS))
     problems += [
         f"{key}: unknown key ({origin[key]})" for key in values if key.split(".")[0] in unknown
