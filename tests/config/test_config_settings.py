@@ -101,6 +101,33 @@ def test_other_certbound_variables_are_left_alone() -> None:
     assert load_settings(None, None, env) == Settings()
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("true", True), ("1", True), ("Yes", True), ("on", True),
+     ("false", False), ("0", False), ("NO", False), (" off ", False)],
+)  # fmt: skip
+def test_booleans_written_as_text(tmp_path: Path, raw: str, expected: bool) -> None:
+    env = {"CERTBOUND_REGISTRATION__OPEN": raw}
+    assert load_settings(None, None, env).registration.open is expected
+    config = toml(tmp_path, f"[tls]\nsession_tickets = {raw!r}\n")
+    assert load_settings(config, None, NO_ENV).tls.session_tickets is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("CERTBOUND_SERVER_PORT", "CERTBOUND_SERVER_PORT: sets no key: did you mean "
+         "CERTBOUND_SERVER__PORT?"),
+        ("certbound_tokens_access_token_lifetime", "certbound_tokens_access_token_lifetime: sets "
+         "no key: did you mean CERTBOUND_TOKENS__ACCESS_TOKEN_LIFETIME?"),
+        ("CERTBOUND_SERVER", "CERTBOUND_SERVER: sets no key: a section's keys come one by one, "
+         "e.g. CERTBOUND_SERVER__HOST"),
+    ],
+)  # fmt: skip
+def test_near_miss_variable_names_are_not_ignored(name: str, message: str) -> None:
+    assert message in refused(env={name: "600"})
+
+
 def test_workers_auto_means_one_per_usable_cpu(tmp_path: Path) -> None:
     config = toml(tmp_path, '[server]\nworkers = "auto"\n')
     assert load_settings(config, None, NO_ENV).server.workers == min(
@@ -141,7 +168,8 @@ def test_normalised_values() -> None:
         ),
         (
             {"CERTBOUND_TLS__SESSION_TICKETS": "maybe"},
-            "tls.session_tickets: Expected `bool`, got `str` (CERTBOUND_TLS__SESSION_TICKETS)",
+            "tls.session_tickets: must be true or false (or 1/0, yes/no, on/off) "
+            "(CERTBOUND_TLS__SESSION_TICKETS)",
         ),
         (
             {"CERTBOUND_TRUST__CRLS": '["a.crl",'},
@@ -203,6 +231,7 @@ def test_every_bad_section_is_reported_at_once() -> None:
         ("server = 8443\n", "server: must be a table ([server])"),
         ("[tls]\ncert = 5\n", "tls.cert: Expected `path`, got `int`"),
         ("[trust]\ncrls = '/etc/a.crl'\n", "trust.crls: Expected `array`, got `str`"),
+        ("[tls]\nsession_tickets = 'sometimes'\n", "tls.session_tickets: must be true or false"),
         ("[registration]\nopen = true\ninitial_access_token = 'abcdefghijklmnopqrst'\n",
          "registration: open registration takes no initial access token: choose one"),
     ],
@@ -253,7 +282,7 @@ def test_settings_are_frozen_and_replace_makes_a_copy() -> None:
 
 def test_the_readme_shows_the_error_as_it_is(tmp_path: Path) -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
-    block = readme.split("where\nit came from:\n\n```text\n", 1)[1].split("```", 1)[0]
+    block = readme.split("where it came from:\n\n```text\n", 1)[1].split("```", 1)[0]
     config = toml(tmp_path, '[log]\nlevel = "loud"\n')
     error = refused(config, env={"CERTBOUND_SERVER__PORT": "70000"})
     shown = " ".join(block.split()).replace("/etc/certbound/certbound.toml", str(config))

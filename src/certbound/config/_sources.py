@@ -49,7 +49,7 @@ def _flatten(
             layer.put(name, value, origin)
         elif name in sections and isinstance(value, Mapping):
             for key, item in value.items():
-                layer.put(f"{name}.{key}", item, origin)
+                layer.put(f"{name}.{key}", _boolean(sections, name, key, item), origin)
         elif name in sections:
             problems.append(f"{name}: must be a table ([{name}]) ({origin})")
         else:
@@ -81,14 +81,13 @@ def _field_type(sections: Sections, section: str, key: str) -> Any:
     return None
 
 
-def _is_list(sections: Sections, section: str, key: str) -> bool:
-    return typing.get_origin(_field_type(sections, section, key)) is tuple
-
-
 def env_layer(environ: Mapping[str, str], sections: Sections, problems: list[str]) -> Layer:
     """``CERTBOUND_<SECTION>__<KEY>`` (any case) and ``CERTBOUND_DATA_DIR``. Lists are JSON
-    (``'["a", "b"]'``) or comma-separated. Other ``CERTBOUND_*`` names belong to other tools
-    (``CERTBOUND_CONFIG``, ``CERTBOUND_GATEWAY__*``) and are left alone."""
+    (``'["a", "b"]'``) or comma-separated; booleans true/false, 1/0, yes/no or on/off. Other
+    ``CERTBOUND_*`` names belong to other tools (``CERTBOUND_CONFIG``, ``CERTBOUND_GATEWAY__*``)
+    and are left alone, except the near misses ``CERTBOUND_SERVER_PORT`` (one underscore where
+    two belong) and ``CERTBOUND_SERVER`` (a whole section), which would otherwise be ignored
+    without a word."""
     layer = Layer()
     for name, raw in sorted(environ.items()):
         upper = name.upper()
@@ -99,15 +98,53 @@ def env_layer(environ: Mapping[str, str], sections: Sections, problems: list[str
             layer.put("data_dir", raw, name)
             continue
         section, sep, key = rest.partition("__")
-        if not sep or section not in sections:
+        if not sep:
+            if (hint := _near_miss(rest, sections)) is not None:
+                problems.append(f"{name}: {hint}")
+            continue
+        if section not in sections:
             continue
         value: object = raw
-        if _is_list(sections, section, key):
+        kind = _field_type(sections, section, key)
+        if typing.get_origin(kind) is tuple:
             value = _env_list(raw, name, problems)
             if value is None:
                 continue
+        else:
+            value = _boolean(sections, section, key, raw)
         layer.put(f"{section}.{key}", value, name)
     return layer
+
+
+_BOOLEANS: Final = {
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off"), False),
+}
+
+
+def _boolean(sections: Sections, section: str, key: str, value: object) -> object:
+    """A boolean written as text ("yes", "off", ...) as the bool; anything else unchanged."""
+    if isinstance(value, str) and _field_type(sections, section, key) is bool:
+        return _BOOLEANS.get(value.strip().lower(), value)
+    return value
+
+
+def _near_miss(rest: str, sections: Sections) -> str | None:
+    """What a ``CERTBOUND_<rest>`` that names no setting probably meant, if it is that close."""
+    if rest in sections:
+        return (
+            f"sets no key: a section's keys come one by one, "
+            f"e.g. CERTBOUND_{rest.upper()}__{_first_key(sections, rest).upper()}"
+        )
+    for section in sections:
+        key = rest.removeprefix(f"{section}_")
+        if key != rest and _field_type(sections, section, key) is not None:
+            return f"sets no key: did you mean CERTBOUND_{section.upper()}__{key.upper()}?"
+    return None
+
+
+def _first_key(sections: Sections, section: str) -> str:
+    return msgspec.structs.fields(sections[section])[0].name
 
 
 def _env_list(raw: str, name: str, problems: list[str]) -> list[object] | None:
@@ -157,6 +194,8 @@ def describe(
     elif reason.startswith("Invalid enum value") and field:
         kind = _field_type(sections, section, field)
         reason = f"must be one of {', '.join(typing.get_args(kind))}, not {reason.split(' ', 3)[3]}"
+    elif reason.startswith("Expected `bool`"):
+        reason = "must be true or false (or 1/0, yes/no, on/off)"
     elif not field:
         named, sep, rest = reason.partition(": ")
         if sep and named in {f.name for f in msgspec.structs.fields(sections[section])}:
