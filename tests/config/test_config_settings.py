@@ -287,3 +287,10 @@ def test_the_readme_shows_the_error_as_it_is(tmp_path: Path) -> None:
     error = refused(config, env={"CERTBOUND_SERVER__PORT": "70000"})
     shown = " ".join(block.split()).replace("/etc/certbound/certbound.toml", str(config))
     assert shown == f"error: {error}"
+
+
+def test_unknown_flag_keys_and_a_bad_data_dir_are_named() -> None:
+    error = refused(flags={"nope.x": 1, "bogus": 1, "data_dir": 5})
+    assert "nope.x: unknown key (command line)" in error
+    assert "bogus: unknown key (command line)" in error
+    assert "data_dir: Expected `path`, got `int` (command line)" in error

@@ -49,7 +49,8 @@ def _flatten(
             layer.put(name, value, origin)
         elif name in sections and isinstance(value, Mapping):
             for key, item in value.items():
-                layer.put(f"{name}.{key}", _boolean(sections, name, key, item), origin)
+                kind = _field_type(sections, name, key)
+                layer.put(f"{name}.{key}", _text_boolean(kind, item), origin)
         elif name in sections:
             problems.append(f"{name}: must be a table ([{name}]) ({origin})")
         else:
@@ -104,15 +105,13 @@ def env_layer(environ: Mapping[str, str], sections: Sections, problems: list[str
             continue
         if section not in sections:
             continue
-        value: object = raw
         kind = _field_type(sections, section, key)
+        value: object = raw
         if typing.get_origin(kind) is tuple:
             value = _env_list(raw, name, problems)
             if value is None:
                 continue
-        else:
-            value = _boolean(sections, section, key, raw)
-        layer.put(f"{section}.{key}", value, name)
+        layer.put(f"{section}.{key}", _text_boolean(kind, value), name)
     return layer
 
 
@@ -122,9 +121,10 @@ _BOOLEANS: Final = {
 }
 
 
-def _boolean(sections: Sections, section: str, key: str, value: object) -> object:
-    """A boolean written as text ("yes", "off", ...) as the bool; anything else unchanged."""
-    if isinstance(value, str) and _field_type(sections, section, key) is bool:
+def _text_boolean(kind: Any, value: object) -> object:
+    """For a ``bool`` setting, a boolean written as text ("yes", "off", ...) as the bool;
+    anything else unchanged."""
+    if kind is bool and isinstance(value, str):
         return _BOOLEANS.get(value.strip().lower(), value)
     return value
 
@@ -167,7 +167,7 @@ def flag_layer(overrides: Mapping[str, Any]) -> Layer:
     layer = Layer()
     for key, value in overrides.items():
         if value is not None:
-            layer.put(key, list(value) if isinstance(value, tuple) else value, "command line")
+            layer.put(key, value, "command line")
     return layer
 
 
@@ -186,11 +186,10 @@ def describe(
     field = path.split(".")[0].split("[")[0]
     if path != field:  # an item of a list: ".crls[1]"
         reason += f" (item {path[len(field) :].strip('[]')})"
+    known = [f.name for f in msgspec.structs.fields(sections[section])]
     unknown = re.fullmatch(r"Object contains unknown field `(.+)`", reason)
     if unknown:
-        field, reason = unknown[1], "unknown key"
-        known = [f.name for f in msgspec.structs.fields(sections[section])]
-        reason += f"; known: {', '.join(known)}"
+        field, reason = unknown[1], f"unknown key; known: {', '.join(known)}"
     elif reason.startswith("Invalid enum value") and field:
         kind = _field_type(sections, section, field)
         reason = f"must be one of {', '.join(typing.get_args(kind))}, not {reason.split(' ', 3)[3]}"
@@ -198,7 +197,7 @@ def describe(
         reason = "must be true or false (or 1/0, yes/no, on/off)"
     elif not field:
         named, sep, rest = reason.partition(": ")
-        if sep and named in {f.name for f in msgspec.structs.fields(sections[section])}:
+        if sep and named in known:
             field, reason = named, rest
     key = f"{section}.{field}" if field else section
     if field:

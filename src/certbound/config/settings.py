@@ -5,8 +5,8 @@ Precedence: defaults < TOML file (``--config`` / ``CERTBOUND_CONFIG``) < environ
 an error names each bad key, why, and where its value came from.
 
 The sections are frozen :mod:`msgspec` structs: typed conversion and range checks come from the
-library. The whole tree costs ~3 MiB of memory per process where pydantic-settings cost ~18 MiB,
-a fifth of a worker's idle footprint (docs/performance.md).
+library. msgspec and the tree cost ~3 MiB of memory per server process; pydantic-settings cost
+~10 MiB more (docs/performance.md, "Workers and memory").
 """
 
 from __future__ import annotations
@@ -365,7 +365,7 @@ def load_settings(
     tables: dict[str, dict[str, object]] = {}
     for key, value in values.items():
         section, _, name = key.partition(".")
-        if name:
+        if name and section in _SECTIONS:
             tables.setdefault(section, {})[name] = value
         elif key != "data_dir":
             problems.append(f"{key}: unknown key ({origin[key]})")
@@ -377,17 +377,13 @@ def load_settings(
             )
         except msgspec.ValidationError as exc:
             problems.append(describe(_SECTIONS, section, exc, origin))
-    unknown = sorted(set(tables) - set(_SECTIONS))
-    problems += [
-        f"{key}: unknown key ({origin[key]})" for key in values if key.split(".")[0] in unknown
-    ]
     data_dir = values.get("data_dir")
-    if data_dir is not None and not isinstance(data_dir, str | Path):
+    if isinstance(data_dir, str | Path):
+        sections["data_dir"] = Path(data_dir)
+    elif data_dir is not None:
         problems.append(
             f"data_dir: Expected `path`, got `{type(data_dir).__name__}` ({origin['data_dir']})"
         )
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
-    if data_dir is not None:
-        sections["data_dir"] = Path(data_dir)  # type: ignore[arg-type]
     return Settings(**sections)
