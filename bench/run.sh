@@ -11,7 +11,9 @@
 #   rs       certbound's resource server (bench/targets/certbound-rs/app.py) pinned to CPU 1:
 #            GET /resource with one bound token reused over 16 keep-alive connections.
 #   workers  certbound with --workers 1 and --workers 2, unpinned (server and load generator
-#            share both cores), keep-alive: the scaling ratio.
+#            share both cores), keep-alive: the scaling ratio, with the harness's Node load
+#            generator and with tools/mtls_load.c (C, a fraction of Node's CPU per request; built
+#            when cc and OpenSSL's headers are there); $BENCH_WORKER_ROUNDS interleaved rounds (3).
 #   soak     certbound under keep-alive load for $BENCH_SOAK_SECONDS (300), RSS sampled every 10 s.
 #
 # Environment: every BENCH_* variable of the harness (BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP,
@@ -23,6 +25,7 @@
 #                       certbound-alt (e.g. /usr/bin/python3.11, a distribution's PGO+LTO build):
 #                       an editable install of the repo in bench/.harness/venv-alt
 #   BENCH_SOAK_SECONDS  length of the soak phase (default 300, at most 3600)
+#   BENCH_WORKER_ROUNDS rounds of the workers phase (default 3; each about 80 s)
 #   BENCH_RESULTS       output directory (default: bench/results/<UTC timestamp>)
 # Bounds: 127.0.0.1 only, ports 9443-9459, every load-generator run under `timeout`, every server
 # stopped by PID. Not part of the test suite.
@@ -37,15 +40,17 @@ DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-5}"
 CONNS="${BENCH_CONNS:-16}"
 SOAK="${BENCH_SOAK_SECONDS:-300}"
+WORKER_ROUNDS="${BENCH_WORKER_ROUNDS:-3}"
 HOST=127.0.0.1
 export CERTBOUND_REPO="$REPO"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 2; }
 isnum() { [[ "$1" =~ ^[0-9]+$ ]]; }
-isnum "$DURATION" && isnum "$WARMUP" && isnum "$CONNS" && isnum "$SOAK" \
-  || die "BENCH_DURATION, BENCH_WARMUP, BENCH_CONNS and BENCH_SOAK_SECONDS must be integers"
+isnum "$DURATION" && isnum "$WARMUP" && isnum "$CONNS" && isnum "$SOAK" && isnum "$WORKER_ROUNDS" \
+  || die "BENCH_DURATION, BENCH_WARMUP, BENCH_CONNS, BENCH_SOAK_SECONDS and BENCH_WORKER_ROUNDS must be integers"
 [ "$SOAK" -le 3600 ] || die "BENCH_SOAK_SECONDS is at most 3600"
+[ "$WORKER_ROUNDS" -ge 1 ] || die "BENCH_WORKER_ROUNDS is at least 1"
 PHASES=("$@"); [ "${#PHASES[@]}" -gt 0 ] || PHASES=(as rs workers)
 for p in "${PHASES[@]}"; do case "$p" in as|rs|workers|soak) ;; *) die "unknown phase $p" ;; esac; done
 [ -d "$SRC" ] && [ -x "$SRC/run.sh" ] || die "no harness at $SRC (set BENCH_HARNESS_SRC)"
@@ -68,6 +73,20 @@ PKI="$H/pki"
 [ -f "$PKI/clients.json" ] || python3 "$H/pki.py" --out "$PKI" --clients 8 --key-type ec --force >&2 \
   || die "PKI generation failed"
 PROCTREE=(python3 "$H/lib/proctree.py")
+
+# The C load generator (tools/mtls_load.c) for the workers phase: built when a C compiler and
+# OpenSSL's headers are there (Debian: gcc, libssl-dev); its identities are the PKI's clients.
+CLOAD="$H/mtls-load" IDS="$H/pki-identities.tsv"
+if [ ! -x "$CLOAD" ] || [ "$BENCH/tools/mtls_load.c" -nt "$CLOAD" ]; then
+  cc -O2 -o "$CLOAD" "$BENCH/tools/mtls_load.c" -lssl -lcrypto 2>"$H/mtls-load.build.log" \
+    || { rm -f "$CLOAD"; log "no C load generator (see $H/mtls-load.build.log): workers phase uses Node's only"; }
+fi
+python3 - "$PKI" >"$IDS" <<'EOF'
+import json, sys
+pki = sys.argv[1]
+for c in json.load(open(f"{pki}/clients.json"))["clients"]:
+    print(f"{pki}/{c['chain']}\t{pki}/{c['key']}\tgrant_type=client_credentials&client_id={c['client_id']}")
+EOF
 
 # ------------------------------------------------------------------ helpers (processes by PID only)
 declare -a STARTED=()
@@ -106,9 +125,10 @@ mem_by_process() { # "pid rss_MiB pss_MiB" for each process of the tree
 }
 
 # measure NAME MODE SERVER_PID OUTFILE loadgen-args...: warm-up, measured run, one results.jsonl row
-measure() {
+measure() { # LOADGEN=c: tools/mtls_load.c instead of the harness's loadgen.mjs (keep-alive only)
   local name="$1" mode="$2" pid="$3" out="$4"; shift 4
   local lg=(node "$H/loadgen.mjs" --mode "$mode" --connections "$CONNS" --insecure --json --label "$name" "$@")
+  [ "${LOADGEN:-node}" = c ] && lg=("$CLOAD" --connections "$CONNS" --json --label "$name" "$@")
   local cpin=(); [ -n "${CLIENT_CPUS:-}" ] && cpin=(taskset -c "$CLIENT_CPUS")
   [ "$WARMUP" -gt 0 ] && timeout $((WARMUP + 40)) "${cpin[@]}" "${lg[@]}" --duration "$WARMUP" \
     --max-error-ratio 1 >/dev/null 2>&1
@@ -117,9 +137,9 @@ measure() {
   timeout $((DURATION + 40)) "${cpin[@]}" "${lg[@]}" --duration "$DURATION" >"$out.json" 2>"$out.err"
   rc=$?
   c1="$("${PROCTREE[@]}" cpu "$pid")"
-  python3 - "$out.json" "$name" "$c0" "$c1" "$rc" <<'EOF' >>"$out.jsonl"
+  python3 - "$out.json" "$name" "$c0" "$c1" "$rc" "${ROUND:-1}" <<'EOF' >>"$out.jsonl"
 import json, sys
-path, name, c0, c1, rc = sys.argv[1:]
+path, name, c0, c1, rc, rnd = sys.argv[1:]
 try:
     r = json.loads(open(path).read().strip().splitlines()[-1])
 except Exception as e:
@@ -127,7 +147,7 @@ except Exception as e:
     sys.exit(0)
 cpu = float(c1) - float(c0)
 ok = r["requests_ok"]
-r.update({"target": name, "round": 1, "loadgen_rc": int(rc), "server_cpu_s": round(cpu, 2),
+r.update({"target": name, "round": int(rnd), "loadgen_rc": int(rc), "server_cpu_s": round(cpu, 2),
           "server_cpu_s_per_1k": round(cpu / (ok / 1000), 4) if ok else None,
           "server_cpu_pct": round(100 * cpu / r["duration_s"], 1) if r["duration_s"] else None})
 print(json.dumps(r))
@@ -211,37 +231,59 @@ phase_rs() {
 
 phase_workers() {
   log "phase workers: --workers 1 vs 2, unpinned, keep-alive"
-  local dir="$OUT/workers" port=9458 n pid idle
+  local dir="$OUT/workers" port=9458 n pid idle lg name round
+  local loadgens=(node); [ -x "$CLOAD" ] && loadgens+=(c)
   mkdir -p "$dir"
+  for round in $(seq 1 "$WORKER_ROUNDS"); do
+  for lg in "${loadgens[@]}"; do
   for n in 1 2; do
+    name="certbound-w$n"; [ "$lg" = c ] && name="certbound-w$n-cload"
     port_open "$port" && { log "port $port busy; skipping"; return; }
-    start_certbound "certbound-w$n" "$port" "$dir/w$n" "" CERTBOUND_WORKERS="$n"; pid=$SERVER_PID
+    start_certbound "$name" "$port" "$dir/$name" "" CERTBOUND_WORKERS="$n"; pid=$SERVER_PID
     wait_status 200 120 --cert "$CERT0" --key "$KEY0" -d grant_type=client_credentials -d "client_id=$CID0" \
-      "https://$HOST:$port/token" || { tail "$dir/w$n/server.log" >&2; stop_pid "$pid"; STARTED=(); continue; }
+      "https://$HOST:$port/token" || { tail "$dir/$name/server.log" >&2; stop_pid "$pid"; STARTED=(); continue; }
     sleep 1
     read -r idle _ < <("${PROCTREE[@]}" mem "$pid")
-    mem_by_process "$pid" | sed "s/^/w$n idle pid rss_MiB pss_MiB: /" >>"$dir/per-process-memory.txt"
-    CLIENT_CPUS="" measure "certbound-w$n" keepalive "$pid" "$dir/results" \
-      --url "https://$HOST:$port/token" --pki "$PKI"
-    memory_row "certbound-w$n" "$pid" "$idle" "$dir/results"
-    mem_by_process "$pid" | sed "s/^/w$n after pid rss_MiB pss_MiB: /" >>"$dir/per-process-memory.txt"
+    mem_by_process "$pid" | sed "s/^/$name idle pid rss_MiB pss_MiB: /" >>"$dir/per-process-memory.txt"
+    if [ "$lg" = c ]; then
+      ROUND=$round LOADGEN=c CLIENT_CPUS="" measure "$name" keepalive "$pid" "$dir/results" \
+        --url "https://$HOST:$port/token" --identities "$IDS" \
+        --header "content-type: application/x-www-form-urlencoded"
+    else
+      ROUND=$round CLIENT_CPUS="" measure "$name" keepalive "$pid" "$dir/results" \
+        --url "https://$HOST:$port/token" --pki "$PKI"
+    fi
+    [ "$round" = 1 ] && memory_row "$name" "$pid" "$idle" "$dir/results"
+    mem_by_process "$pid" | sed "s/^/$name after pid rss_MiB pss_MiB: /" >>"$dir/per-process-memory.txt"
     stop_pid "$pid"; STARTED=()
     for _ in $(seq 1 25); do port_open "$port" || break; sleep 0.2; done
+  done
+  done
   done
   python3 "$H/lib/report.py" "$dir/results.jsonl" | tee "$dir/table.md"
   cat "$dir/per-process-memory.txt"
   python3 - "$dir/results.jsonl" <<'EOF' | tee -a "$dir/table.md"
-import json, sys
-rows = {r["target"]: r for r in map(json.loads, open(sys.argv[1])) if r.get("mode") == "keepalive"}
-one, two = rows.get("certbound-w1"), rows.get("certbound-w2")
-if one and two and one.get("rps"):
-    print(f"\n2 workers / 1 worker, keep-alive req/s: {two['rps'] / one['rps']:.2f}x")
-    per1, per2 = one.get("server_cpu_s_per_1k"), two.get("server_cpu_s_per_1k")
-    busy = (two.get("server_cpu_pct") or 0) + (two.get("client_cpu_pct") or 0)
-    if per1 and per2:  # the load generator shares the cores: also report CPU per request
-        print(f"server CPU per request, 2 workers / 1: {per2 / per1:.2f}x; two workers with two "
-              f"cores to themselves: ~{2 * per1 / per2:.2f}x one worker "
-              f"(server + load generator used {busy:.0f} % of 200 %)")
+import json, statistics, sys
+rows = [r for r in map(json.loads, open(sys.argv[1])) if r.get("mode") == "keepalive"]
+def by_round(target):
+    return {r["round"]: r for r in rows if r["target"] == target and r.get("rps")}
+for suffix, loadgen in (("", "Node load generator (loadgen.mjs)"), ("-cload", "C load generator (mtls-load)")):
+    ones, twos = by_round(f"certbound-w1{suffix}"), by_round(f"certbound-w2{suffix}")
+    pairs = [(ones[k], twos[k]) for k in sorted(ones.keys() & twos.keys())]
+    if not pairs:
+        continue
+    ratios = [two["rps"] / one["rps"] for one, two in pairs]
+    cpu = [two["server_cpu_s_per_1k"] / one["server_cpu_s_per_1k"] for one, two in pairs
+           if one.get("server_cpu_s_per_1k") and two.get("server_cpu_s_per_1k")]
+    busy = [(two.get("server_cpu_pct") or 0) + (two.get("client_cpu_pct") or 0) for _, two in pairs]
+    client = [two.get("client_cpu_pct") or 0 for _, two in pairs]
+    print(f"\n{loadgen}: 2 workers / 1 worker, keep-alive req/s: {statistics.median(ratios):.2f}x"
+          f" (median of {len(ratios)}: {', '.join(f'{x:.2f}' for x in ratios)})")
+    if cpu:  # the load generator shares the cores: also report CPU per request
+        per = statistics.median(cpu)
+        print(f"server CPU per request, 2 workers / 1: {per:.2f}x; two workers with two cores to "
+              f"themselves: ~{2 / per:.2f}x one worker (server + load generator used "
+              f"{statistics.median(busy):.0f} % of 200 %, the load generator {statistics.median(client):.0f} %)")
 EOF
 }
 
