@@ -310,6 +310,13 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--json") == 0) { json = 1; continue; }
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      puts("usage: mtls-load --url https://HOST:PORT/PATH --identities FILE [--method M] [--header 'K: V']...\n"
+           "                 [--connections 16] [--duration 10] [--timeout-ms 10000]\n"
+           "                 [--max-error-ratio 0.01] [--label L] [--json]\n"
+           "FILE: one identity per line: CHAIN<TAB>KEY[<TAB>BODY] (PEM files). See bench/README.md.");
+      return 0;
+    }
     if (v == NULL) die("%s needs a value", a);
     i++;
     if (strcmp(a, "--url") == 0) url = v;
