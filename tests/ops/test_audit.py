@@ -3,11 +3,12 @@ written whole, with the event's fields and nothing secret; stdlib log lines shar
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import structlog
@@ -74,6 +75,21 @@ def test_console_format_is_one_readable_line_per_event(restore_logging: None) ->
     AuditLog().emit(ISSUED)
     (line,) = out.getvalue().splitlines()
     assert "token_issued" in line and "client_id=c1" in line and "[certbound.audit]" in line
+
+
+def test_a_dataclass_event_is_logged_with_its_fields(restore_logging: None) -> None:
+    """The core's events are msgspec Structs; an event that is a dataclass reads the same."""
+    out = io.StringIO()
+    configure_logging(json_logs=True, stream=out)
+
+    @dataclasses.dataclass(frozen=True)
+    class KeyRotated:
+        kind: ClassVar[str] = "key_rotated"
+        kid: str
+
+    AuditLog().emit(KeyRotated("k-2"))
+    (line,) = lines(out)
+    assert (line["event"], line["kid"]) == ("key_rotated", "k-2")
 
 
 def test_a_non_dataclass_event_is_logged_by_its_repr(restore_logging: None) -> None:

@@ -2,13 +2,16 @@
 
 The audit log and the metrics are fed from these values only (STYLE.md rule 4: a translated domain
 error keeps its reason in ``detail`` and in an event). Events never carry secrets: a certificate is
-named by its RFC 8705 §3.1 ``x5t#S256`` thumbprint, a token by its ``jti``.
+named by its RFC 8705 §3.1 ``x5t#S256`` thumbprint, a token by its ``jti``. Events are frozen
+``msgspec`` Structs (built on every request; see :mod:`certbound.core.messages`); ``kind`` is a
+class attribute, not a field.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
+
+from msgspec import Struct
 
 __all__ = [
     "ClientAuthFailed",
@@ -21,8 +24,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ClientAuthFailed:
+class ClientAuthFailed(Struct, frozen=True):
     """RFC 8705 §2 / RFC 6749 §5.2: a client could not be authenticated (answered ``invalid_client``,
     or ``invalid_request`` when ``client_id`` was missing).
 
@@ -41,8 +43,7 @@ class ClientAuthFailed:
     cert_thumbprint: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class ClientAuthenticated:
+class ClientAuthenticated(Struct, frozen=True):
     """A client proved its identity with its registered method (RFC 8705 §2.1 or §2.2)."""
 
     kind: ClassVar[str] = "client_authenticated"
@@ -52,8 +53,7 @@ class ClientAuthenticated:
     cert_thumbprint: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class TokenIssued:
+class TokenIssued(Struct, frozen=True):
     """An access token was issued (RFC 6749 §5.1); ``cnf_thumbprint`` is the RFC 8705 §3.1
     ``x5t#S256`` it is bound to, or None for an unbound token."""
 
@@ -66,8 +66,7 @@ class TokenIssued:
     cnf_thumbprint: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRejected:
+class RequestRejected(Struct, frozen=True):
     """An endpoint answered with an OAuth error; ``detail`` is the error's private detail."""
 
     kind: ClassVar[str] = "request_rejected"
@@ -78,8 +77,7 @@ class RequestRejected:
     detail: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class TokenIntrospected:
+class TokenIntrospected(Struct, frozen=True):
     """RFC 7662 §2: ``client_id`` asked about a token. ``jti`` is the token's id when the token
     is one of this server's (None for garbage); ``reason`` says why it was (in)active:
     ``active``, ``revoked``, ``not_permitted`` (another client's token) or the verification
@@ -93,8 +91,7 @@ class TokenIntrospected:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class TokenRevoked:
+class TokenRevoked(Struct, frozen=True):
     """RFC 7009 §2.1: ``client_id`` revoked its own token ``jti``, which expires at ``expires_at``."""
 
     kind: ClassVar[str] = "token_revoked"
@@ -104,8 +101,7 @@ class TokenRevoked:
     expires_at: int
 
 
-@dataclass(frozen=True, slots=True)
-class RevocationIgnored:
+class RevocationIgnored(Struct, frozen=True):
     """RFC 7009 §2.2: a revocation request answered 200 without revoking anything: the token is
     not a valid token of this server (``invalid_token: …``) or belongs to another client
     (``not_permitted``)."""

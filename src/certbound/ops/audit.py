@@ -123,15 +123,14 @@ _FIELDS: dict[type, tuple[str, ...] | None] = {}
 
 
 def _field_names(cls: type) -> tuple[str, ...] | None:
-    """A dataclass event's field names (the events are flat: no ``asdict`` deep copy needed)."""
+    """An event's field names: the core's events are msgspec Structs; a dataclass is read the
+    same way (the events are flat: no ``asdict`` deep copy needed)."""
     try:
         return _FIELDS[cls]
     except KeyError:
-        names = (
-            tuple(f.name for f in dataclasses.fields(cls))
-            if dataclasses.is_dataclass(cls)
-            else None
-        )
+        names: tuple[str, ...] | None = getattr(cls, "__struct_fields__", None)
+        if names is None and dataclasses.is_dataclass(cls):
+            names = tuple(f.name for f in dataclasses.fields(cls))
         _FIELDS[cls] = names
         return names
 

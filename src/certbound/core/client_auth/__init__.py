@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from certbound.core.client_auth._cache import AuthenticationCache, CachingClientStore
 from certbound.core.client_auth._failure import AuthFailureReason, ClientAuthFailure
@@ -82,8 +83,7 @@ _SECRET_PARAMS = (("client_secret", "client_secret_post"),)
 _ASSERTION_PARAMS = ("client_assertion", "client_assertion_type")
 
 
-@dataclass(frozen=True, slots=True)
-class AuthenticatedClient:
+class AuthenticatedClient(Struct, frozen=True):
     """A client that proved its identity with ``method``, and the certificate it presented."""
 
     client: Client
@@ -91,8 +91,7 @@ class AuthenticatedClient:
     peer: PeerCertificate | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Checks:
+class _Checks(Struct, frozen=True):
     verifier: ChainVerifier
     jwks_fetcher: JwksFetcher
     now: dt.datetime

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol
+
+from msgspec import Struct
 
 from certbound.core.client_auth import AuthenticatedClient
 from certbound.core.form import FormData
@@ -29,8 +30,7 @@ NO_STORE: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class GrantContext:
+class GrantContext(Struct, frozen=True):
     """Everything one token request hands to its grant handler."""
 
     request: Request

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -26,6 +25,7 @@ from joserfc.errors import (
 )
 from joserfc.jwk import KeySet
 from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
+from msgspec import Struct
 
 from certbound.core.errors import InvalidTokenError
 from certbound.core.mtls.certificate import X5T_S256
@@ -51,8 +51,7 @@ _RESERVED: Final = frozenset(
 _REQUIRED: Final = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")  # RFC 9068 §2.2
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedAccessToken:
+class IssuedAccessToken(Struct, frozen=True):
     """A signed access token and what the token response and the audit need of it."""
 
     token: str
