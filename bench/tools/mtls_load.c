@@ -29,6 +29,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -352,6 +353,7 @@ int main(int argc, char **argv) {
   if (getaddrinfo(host, port, &hints, &server) != 0) die("cannot resolve %s:%s", host, port);
   load_identities(id_file, method, host_header, target, headers, n_headers);
 
+  signal(SIGPIPE, SIG_IGN); /* a write to a connection the server closed is an error, not death */
   epfd = epoll_create1(EPOLL_CLOEXEC);
   conns = calloc((size_t)n_conns, sizeof *conns);
   double t0 = now_s(), c0 = cpu_s();
