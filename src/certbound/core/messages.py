@@ -6,8 +6,8 @@ lower-cased headers, the presented certificate) and renders the :class:`Response
 Both are frozen ``msgspec`` Structs, as are the other values the core builds on every token request
 (``GrantContext``, ``AuthenticatedClient``, ``IssuedAccessToken``, the events): as immutable as
 frozen dataclasses, but built without a frozen dataclass's ``object.__setattr__`` per field, which
-was 11 % of a token request's instructions (docs/performance.md). Other values stay frozen, slotted
-dataclasses.
+was 11 % of a token request's instructions and a few per cent of its time (docs/performance.md).
+Other values stay frozen, slotted dataclasses.
 """
 
 from __future__ import annotations
