@@ -3,7 +3,7 @@
 They are frozen msgspec Structs rather than frozen dataclasses: the same guarantees, but a frozen
 dataclass's ``__init__`` sets each field through ``object.__setattr__``, which cost 11 % of a
 token request's instructions (callgrind over ``bench/tools/inproc.py``: 654k → 579k per request
-once these values were Structs; ~2 % of its CPU time). The test pins that choice, so that a refactor back to
+once these values were Structs; ~3 % of its CPU time). The test pins that choice, so that a refactor back to
 dataclasses is a decision, not an accident.
 """
 
