@@ -229,36 +229,35 @@ phase_rs() {
   stop_pid "$rs_pid"; stop_pid "$as_pid"; STARTED=()
 }
 
+workers_run() { # workers_run DIR PORT N LOADGEN ROUND: one --workers N measurement; 1 = port busy
+  local dir="$1" port="$2" n="$3" lg="$4" round="$5" pid idle name="certbound-w$3"
+  [ "$lg" = c ] && name="certbound-w$n-cload"
+  port_open "$port" && { log "port $port busy; skipping"; return 1; }
+  start_certbound "$name" "$port" "$dir/$name" "" CERTBOUND_WORKERS="$n"; pid=$SERVER_PID
+  wait_status 200 120 --cert "$CERT0" --key "$KEY0" -d grant_type=client_credentials -d "client_id=$CID0" \
+    "https://$HOST:$port/token" || { tail "$dir/$name/server.log" >&2; stop_pid "$pid"; STARTED=(); return 0; }
+  sleep 1
+  read -r idle _ < <("${PROCTREE[@]}" mem "$pid")
+  mem_by_process "$pid" | sed "s/^/$name idle pid rss_MiB pss_MiB: /" >>"$dir/per-process-memory.txt"
+  local target=(--url "https://$HOST:$port/token" --pki "$PKI")
+  [ "$lg" = c ] && target=(--url "https://$HOST:$port/token" --identities "$IDS"
+    --header "content-type: application/x-www-form-urlencoded")
+  ROUND=$round LOADGEN=$lg CLIENT_CPUS="" measure "$name" keepalive "$pid" "$dir/results" "${target[@]}"
+  [ "$round" = 1 ] && memory_row "$name" "$pid" "$idle" "$dir/results"
+  mem_by_process "$pid" | sed "s/^/$name after pid rss_MiB pss_MiB: /" >>"$dir/per-process-memory.txt"
+  stop_pid "$pid"; STARTED=()
+  for _ in $(seq 1 25); do port_open "$port" || break; sleep 0.2; done
+}
+
 phase_workers() {
   log "phase workers: --workers 1 vs 2, unpinned, keep-alive"
-  local dir="$OUT/workers" port=9458 n pid idle lg name round
+  local dir="$OUT/workers" round lg n
   local loadgens=(node); [ -x "$CLOAD" ] && loadgens+=(c)
   mkdir -p "$dir"
   for round in $(seq 1 "$WORKER_ROUNDS"); do
-  for lg in "${loadgens[@]}"; do
-  for n in 1 2; do
-    name="certbound-w$n"; [ "$lg" = c ] && name="certbound-w$n-cload"
-    port_open "$port" && { log "port $port busy; skipping"; return; }
-    start_certbound "$name" "$port" "$dir/$name" "" CERTBOUND_WORKERS="$n"; pid=$SERVER_PID
-    wait_status 200 120 --cert "$CERT0" --key "$KEY0" -d grant_type=client_credentials -d "client_id=$CID0" \
-      "https://$HOST:$port/token" || { tail "$dir/$name/server.log" >&2; stop_pid "$pid"; STARTED=(); continue; }
-    sleep 1
-    read -r idle _ < <("${PROCTREE[@]}" mem "$pid")
-    mem_by_process "$pid" | sed "s/^/$name idle pid rss_MiB pss_MiB: /" >>"$dir/per-process-memory.txt"
-    if [ "$lg" = c ]; then
-      ROUND=$round LOADGEN=c CLIENT_CPUS="" measure "$name" keepalive "$pid" "$dir/results" \
-        --url "https://$HOST:$port/token" --identities "$IDS" \
-        --header "content-type: application/x-www-form-urlencoded"
-    else
-      ROUND=$round CLIENT_CPUS="" measure "$name" keepalive "$pid" "$dir/results" \
-        --url "https://$HOST:$port/token" --pki "$PKI"
-    fi
-    [ "$round" = 1 ] && memory_row "$name" "$pid" "$idle" "$dir/results"
-    mem_by_process "$pid" | sed "s/^/$name after pid rss_MiB pss_MiB: /" >>"$dir/per-process-memory.txt"
-    stop_pid "$pid"; STARTED=()
-    for _ in $(seq 1 25); do port_open "$port" || break; sleep 0.2; done
-  done
-  done
+    for lg in "${loadgens[@]}"; do
+      for n in 1 2; do workers_run "$dir" 9458 "$n" "$lg" "$round" || return; done
+    done
   done
   python3 "$H/lib/report.py" "$dir/results.jsonl" | tee "$dir/table.md"
   cat "$dir/per-process-memory.txt"

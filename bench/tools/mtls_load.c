@@ -66,7 +66,7 @@ struct conn {
   enum state state;
   struct identity *id;
   double started, retry_at;
-  size_t sent, got;
+  size_t got;
   char buf[RBUF];
 };
 
@@ -147,9 +147,11 @@ static void load_identities(const char *path, const char *method, const char *ho
   if (n_ids == 0) die("%s: no identities", path);
 }
 
-static void watch(struct conn *c, uint32_t events, int op) { /* once per connection */
-  struct epoll_event ev = {.events = events, .data.ptr = c};
-  if (epoll_ctl(epfd, op, c->fd, &ev) != 0) die("epoll_ctl: %s", strerror(errno));
+/* Edge-triggered, both directions, once per connection: OpenSSL wanting to read or to write just
+ * means waiting for the next event (tls_wait). */
+static void watch(struct conn *c) {
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) die("epoll_ctl: %s", strerror(errno));
 }
 
 static void drop(struct conn *c, int kind) {
@@ -182,7 +184,7 @@ static void open_conn(struct conn *c) {
   SSL_set_connect_state(c->ssl);
   SSL_set_read_ahead(c->ssl, 1); /* a record in one read(), not header then body */
   c->state = CONNECTING;
-  watch(c, EPOLLIN | EPOLLOUT | EPOLLET, EPOLL_CTL_ADD);
+  watch(c);
 }
 
 /* The response in c->buf[0..got) is complete: return its length, 0 if more is needed, -1 if bad. */
@@ -221,14 +223,12 @@ static void drive(struct conn *c);
 
 static void start_request(struct conn *c) {
   c->state = SENDING;
-  c->sent = 0;
   c->got = 0;
   c->started = now_s();
   drive(c);
 }
 
-/* Edge-triggered: the socket is watched for both directions once; OpenSSL wanting either just
- * means waiting for the next event. */
+/* 1 when OpenSSL only waits for the socket (the next edge resumes it), 0 on a real failure. */
 static int tls_wait(struct conn *c, int r) {
   int e = SSL_get_error(c->ssl, r);
   return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
@@ -318,6 +318,12 @@ int main(int argc, char **argv) {
            "FILE: one identity per line: CHAIN<TAB>KEY[<TAB>BODY] (PEM files). See bench/README.md.");
       return 0;
     }
+    static const char *const VALUED[] = {"--url", "--identities", "--method", "--label",
+                                         "--connections", "--duration", "--timeout-ms",
+                                         "--max-error-ratio", "--header"};
+    int known = 0;
+    for (size_t k = 0; k < sizeof VALUED / sizeof *VALUED; k++) known |= strcmp(a, VALUED[k]) == 0;
+    if (!known) die("unknown option %s (see --help)", a);
     if (v == NULL) die("%s needs a value", a);
     i++;
     if (strcmp(a, "--url") == 0) url = v;
@@ -331,7 +337,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--header") == 0) {
       if (n_headers == MAX_HEADERS) die("at most %d --header", MAX_HEADERS);
       headers[n_headers++] = (char *)v;
-    } else die("unknown option %s", a);
+    }
   }
   if (url == NULL || id_file == NULL) die("--url and --identities are required");
   if (n_conns < 1 || n_conns > MAX_CONNS) die("--connections must be 1..%d", MAX_CONNS);

@@ -137,6 +137,7 @@ def test_no_server_is_counted_as_connect_errors(
             "unknown option --bogus",
         ),
         (("--url",), "--url needs a value"),
+        (("--bogus",), "unknown option --bogus"),
     ],
 )
 def test_bad_usage_exits_2_with_a_message(

@@ -311,9 +311,7 @@ _BEFORE: Final[dict[str, Callable[[object], object]]] = {"server.workers": _work
 
 
 def _encode(value: object) -> object:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, Secret):
+    if isinstance(value, Path | Secret):  # a Secret's str is its mask
         return str(value)
     raise NotImplementedError(type(value).__name__)
 
